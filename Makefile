@@ -1,0 +1,91 @@
+# Parley - build, test, run, bench. Objects go to $(BUILD)/, never into the source tree.
+#   make            build every binary (build/bin/)
+#   make test       install what is missing, then unit, sanitizer, fuzz and integration tests
+#   make run        install what is missing, then run the local stack (Ctrl-C stops it)
+#   make bench      benchmarks, side by side with their baselines
+#   make sanitize   build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan/
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libczmq libzmq msgpack jansson
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
+BROKER_SRC := $(wildcard broker/*.c)
+ECHO_SRC   := $(wildcard workers/echo/*.c)
+PROBE_SRC  := tests/tools/parley_probe.c
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB     := $(BUILD)/libparley.a
+BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-probe \
+           $(BUILD)/bin/unit-tests
+BENCHES := $(BUILD)/bin/parley-bench
+
+.PHONY: all deps test run bench sanitize unit fuzz integration clean format
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/bin/parley-broker: $(call obj,$(BROKER_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/parley-echo: $(call obj,$(ECHO_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/parley-probe: $(call obj,$(PROBE_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/unit-tests: $(call obj,$(UNIT_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/bin/parley-bench: $(call obj,$(BENCH_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis)
+
+deps:
+	@scripts/deps.sh
+
+sanitize:
+	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" all
+
+unit: all
+	$(BUILD)/bin/unit-tests
+
+fuzz:
+	@scripts/fuzz.sh
+
+integration: all sanitize
+	PARLEY_BIN=build/asan/bin /usr/bin/python3 -m pytest -q tests/integration
+
+test: deps
+	@scripts/test.sh
+
+run: deps all
+	@scripts/run-local.sh
+
+bench: deps all $(BENCHES)
+	@scripts/bench.sh
+
+format:
+	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PROBE_SRC) $(UNIT_SRC) $(BENCH_SRC) \
+	  $(wildcard proto/*.h common/*.h broker/*.h workers/*/*.h)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

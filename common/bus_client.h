@@ -1,0 +1,90 @@
+/*  bus_client.h - the client side of the internal bus, used by gateways (and test tools).
+
+    Asynchronous requests to services through the broker, each with a deadline and a callback
+    that fires exactly once: with the reply, the service's or broker's error, or "timeout".
+    Events: publish on a topic, subscribe to topics, one callback for what arrives.
+
+    Delivery: requests are held (with their payload) until answered, so when the broker goes
+    away (missed heartbeats or DISCONNECT) the client reconnects and resends every request still
+    within its deadline; services are idempotent by design, and a second answer for the same
+    request is dropped here, so the caller sees each answer once. Bounded: at most max_pending
+    requests are held; bus_client_request() refuses more.
+
+    Runs inside a zloop (bus_client_attach). Single-threaded. */
+#ifndef BUS_CLIENT_H
+#define BUS_CLIENT_H
+
+#include "config.h"
+#include "../proto/proto.h"
+
+#include <czmq.h>
+#include <stdint.h>
+
+typedef struct {
+    char broker_endpoint[256];
+    char events_in[256];   /* the broker's XSUB: we publish here */
+    char events_out[256];  /* the broker's XPUB: we subscribe here */
+    char instance[64];
+    int64_t heartbeat_ms;
+    int64_t liveness;
+    int64_t reconnect_min_ms;
+    int64_t reconnect_max_ms;
+    int64_t max_pending;
+    int64_t max_frame_bytes;
+} bus_client_config_t;
+
+extern const config_option_t bus_client_config_options[];
+extern const size_t bus_client_config_option_count;
+
+typedef struct bus_client_t bus_client_t;
+
+typedef struct {
+    uint64_t id;               /* as returned by bus_client_request */
+    const char *error_code;    /* NULL on success; else "timeout", "no_service", ... */
+    const char *error_message; /* NULL on success */
+    const uint8_t *payload;    /* the reply (borrowed for the callback's duration) */
+    size_t payload_size;
+} bus_result_t;
+
+typedef void(bus_reply_fn)(bus_client_t *client, const bus_result_t *result, void *arg);
+
+/* An event: topic (not NUL-terminated), its header, and payload, all borrowed. */
+typedef void(bus_event_fn)(bus_client_t *client, const char *topic, size_t topic_size,
+                           const proto_event_t *header, const uint8_t *payload, size_t size,
+                           void *arg);
+
+/* Returns a client connected to the broker's three endpoints, or NULL. kind is what the
+   broker's stats call it ("gateway", "probe"). config is copied. */
+bus_client_t *bus_client_new(const bus_client_config_t *config, const char *kind);
+
+/* Frees everything; pending requests are dropped without callbacks. Accepts NULL. */
+void bus_client_destroy(bus_client_t **self_p);
+
+/* Registers sockets and timers on loop (borrowed). Returns 0 or -1. */
+int bus_client_attach(bus_client_t *self, zloop_t *loop);
+
+/* Sends a request; payload is copied. fn is called exactly once later, never from inside this
+   call. Returns the request id (> 0), or 0 when refused (too many pending, invalid names): then
+   fn is never called. */
+uint64_t bus_client_request(bus_client_t *self, const char *service, const char *type,
+                            const uint8_t *payload, size_t size, uint32_t timeout_ms,
+                            bus_reply_fn *fn, void *arg);
+
+/* Publishes an event. Returns 0, or -1 when it could not be queued. */
+int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
+                       const uint8_t *payload, size_t size);
+
+/* Subscribes to / unsubscribes from a topic prefix. Returns 0 or -1. */
+int bus_client_subscribe(bus_client_t *self, const char *topic);
+int bus_client_unsubscribe(bus_client_t *self, const char *topic);
+
+/* Sets the callback for arriving events. */
+void bus_client_on_event(bus_client_t *self, bus_event_fn *fn, void *arg);
+
+/* Requests held, waiting for an answer. */
+size_t bus_client_pending(const bus_client_t *self);
+
+/* A counter that rides in this client's heartbeats. Never NULL. */
+uint64_t *bus_client_counter(bus_client_t *self, const char *name);
+
+#endif

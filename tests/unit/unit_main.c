@@ -1,0 +1,14 @@
+/*  unit_main.c - runs every C unit test group; exits non-zero when any test failed. */
+#include "unit_tests.h"
+
+int main(void)
+{
+    int failed = 0;
+    failed += test_proto_reader_group();
+    failed += test_proto_codec_group();
+    failed += test_proto_envelope_group();
+    failed += test_deadline_heap_group();
+    failed += test_latency_histogram_group();
+    failed += test_config_group();
+    return failed ? 1 : 0;
+}
