@@ -144,7 +144,7 @@ void broker_accept_request(broker_t *self, broker_peer_t *client, const proto_re
     proto_name_set(request->type, header->type);
     request->service = service;
     request->state = REQUEST_QUEUED;
-    request->received_ms = now;
+    request->received_us = zclock_usecs();
     int64_t timeout = header->timeout_ms;
     if (timeout > self->config.max_timeout_ms)
         timeout = self->config.max_timeout_ms;
@@ -224,7 +224,7 @@ void broker_complete(broker_t *self, broker_peer_t *worker, broker_request_t *re
         self->counters.late_replies++;
     } else {
         int64_t now = zclock_mono();
-        latency_histogram_record(service->latency, (uint64_t)(now - request->received_ms) * 1000,
+        latency_histogram_record(service->latency, (uint64_t)(zclock_usecs() - request->received_us),
                                  now);
         if (command == PROTO_REPLY) {
             proto_reply_t reply = {.id = request->client_id};

@@ -56,7 +56,7 @@ struct broker_request_t {
     broker_request_state_t state;
     broker_peer_t *worker;              /* INFLIGHT and ABANDONED: who holds it */
     void *list_handle;                  /* in service->queue or worker->inflight */
-    int64_t received_ms;
+    int64_t received_us;                /* zclock_usecs() on arrival, for latency */
     int64_t deadline_ms;
     uint32_t attempts;                  /* dispatches so far */
     zmq_msg_t payload;                  /* kept until answered, for re-dispatch */
