@@ -78,15 +78,22 @@ static void s_key(char *key, const uint8_t *id, size_t size)
     key[2 * size] = '\0';
 }
 
+/* Sends one chunk to a connection (an empty one closes it). Never blocks the broker: a client
+   that does not read loses its response. */
+static void s_send(broker_http_t *self, const uint8_t *id, size_t id_size, const void *data,
+                   size_t size)
+{
+    void *sock = zsock_resolve(self->stream);
+    if (zmq_send(sock, id, id_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(sock, data, size, ZMQ_DONTWAIT);
+}
+
 /* Sends data to the connection, then closes it. */
 static void s_send_and_close(broker_http_t *self, s_connection_t *conn, const char *data,
                              size_t size)
 {
-    void *sock = zsock_resolve(self->stream);
-    zmq_send(sock, conn->id, conn->id_size, ZMQ_SNDMORE);
-    zmq_send(sock, data, size, 0);
-    zmq_send(sock, conn->id, conn->id_size, ZMQ_SNDMORE);
-    zmq_send(sock, "", 0, 0);
+    s_send(self, conn->id, conn->id_size, data, size);
+    s_send(self, conn->id, conn->id_size, "", 0); /* closes the connection */
     zhashx_delete(self->connections, conn->key);
 }
 
@@ -173,8 +180,7 @@ static int s_on_stream(zloop_t *loop, zsock_t *sock, void *arg)
                 zhashx_delete(self->connections, key);
             else if (zhashx_size(self->connections) >= self->max_connections) {
                 self->broker->counters.http_rejected++;
-                zmq_send(zsock_resolve(sock), id, id_size, ZMQ_SNDMORE);
-                zmq_send(zsock_resolve(sock), "", 0, 0);
+                s_send(self, id, id_size, "", 0);
             } else if ((conn = calloc(1, sizeof *conn))) {
                 memcpy(conn->key, key, sizeof conn->key);
                 memcpy(conn->id, id, id_size);
@@ -217,9 +223,7 @@ void broker_http_sweep(broker_http_t *self)
         if (now - c->last_active_ms > S_IDLE_MS)
             zlistx_add_end(idle, c);
     for (s_connection_t *c = zlistx_first(idle); c; c = zlistx_next(idle)) {
-        void *sock = zsock_resolve(self->stream);
-        zmq_send(sock, c->id, c->id_size, ZMQ_SNDMORE);
-        zmq_send(sock, "", 0, 0);
+        s_send(self, c->id, c->id_size, "", 0);
         zhashx_delete(self->connections, c->key);
     }
     zlistx_destroy(&idle);

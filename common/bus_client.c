@@ -165,6 +165,18 @@ void bus_client_destroy(bus_client_t **self_p)
     bus_client_t *self = *self_p;
     if (!self)
         return;
+    if (self->dealer) { /* let the broker forget us now rather than after missed heartbeats */
+        proto_disconnect_t bye = {.has_reason = true};
+        proto_name_set(bye.reason, "client_closing");
+        uint8_t *header;
+        size_t size;
+        if (proto_disconnect_encode(&bye, &header, &size) == 0) {
+            proto_envelope_send(zsock_resolve(self->dealer), NULL, PROTO_DISCONNECT, header,
+                                size, NULL, ZMQ_DONTWAIT);
+            free(header);
+        }
+        zsock_set_linger(self->dealer, 100);
+    }
     deadline_heap_destroy(&self->deadlines);
     zhashx_destroy(&self->pending);
     zsock_destroy(&self->dealer);

@@ -57,7 +57,8 @@ typedef void(bus_event_fn)(bus_client_t *client, const char *topic, size_t topic
    broker's stats call it ("gateway", "probe"). config is copied. */
 bus_client_t *bus_client_new(const bus_client_config_t *config, const char *kind);
 
-/* Frees everything; pending requests are dropped without callbacks. Accepts NULL. */
+/* Says DISCONNECT to the broker, frees everything; pending requests are dropped without
+   callbacks. Accepts NULL. */
 void bus_client_destroy(bus_client_t **self_p);
 
 /* Registers sockets and timers on loop (borrowed). Returns 0 or -1. */

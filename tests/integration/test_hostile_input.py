@@ -82,7 +82,9 @@ def test_hostile_frames_leave_broker_serving_and_are_counted(cluster_factory):
     big.close()
 
 
-def test_malformed_events_and_subscriptions_are_dropped_and_counted(cluster):
+def test_malformed_events_and_subscriptions_are_dropped_and_counted(cluster_factory):
+    cluster = cluster_factory(PARLEY_MAX_FRAME_BYTES=MAX_FRAME)
+    cluster.start_broker()
     ctx = zmq.Context.instance()
     pub = ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)
@@ -94,13 +96,22 @@ def test_malformed_events_and_subscriptions_are_dropped_and_counted(cluster):
     time.sleep(0.5)  # subscription travels upstream
     pub.send_multipart([b"t.one"])                                    # one frame
     pub.send_multipart([b"t.two", b"\xc1", b"p"])                     # bad header
+    pub.send_multipart([b"t.big", msgpack.packb({"type": "x.y"}), b"\0" * (MAX_FRAME + 1)])
+    pub.send_multipart([b"t." + b"x" * 300, msgpack.packb({"type": "x.y"}), b"p"])  # topic too long
     pub.send_multipart([b"t.ok", msgpack.packb({"type": "x.y"}), b"p"])
     assert sub.poll(3000)
     assert sub.recv_multipart()[0] == b"t.ok"
-    wait_for(lambda: cluster.stats()["events"]["rejected"] == 2, what="events rejected")
+    # an XSUB peer may send anything upstream to the XPUB side: not a subscription, dropped
+    upstream = ctx.socket(zmq.XSUB)
+    upstream.setsockopt(zmq.LINGER, 0)
+    upstream.connect(cluster.env["PARLEY_BROKER_EVENTS_OUT"])
+    upstream.send(b"\x05not a subscription")
+    upstream.send_multipart([b"\x01a", b"second frame"])
+    wait_for(lambda: cluster.stats()["events"]["rejected"] == 6, what="events rejected")
     assert cluster.stats()["events"]["forwarded"] == 1
-    pub.close()
-    sub.close()
+    assert not sub.poll(200), "nothing malformed reaches subscribers"
+    for s in (pub, sub, upstream):
+        s.close()
 
 
 def test_bad_http_requests_get_errors_and_do_not_stall_the_endpoint(cluster):
