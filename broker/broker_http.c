@@ -68,16 +68,6 @@ void broker_http_destroy(broker_http_t **self_p)
     *self_p = NULL;
 }
 
-static void s_key(char *key, const uint8_t *id, size_t size)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < size; i++) {
-        key[2 * i] = digits[id[i] >> 4];
-        key[2 * i + 1] = digits[id[i] & 15];
-    }
-    key[2 * size] = '\0';
-}
-
 /* Sends one chunk to a connection (an empty one closes it). Never blocks the broker: a client
    that does not read loses its response. */
 static void s_send(broker_http_t *self, const uint8_t *id, size_t id_size, const void *data,
@@ -173,7 +163,7 @@ static int s_on_stream(zloop_t *loop, zsock_t *sock, void *arg)
         const char *data = zmq_msg_data(&frames.frames[1]);
         size_t size = zmq_msg_size(&frames.frames[1]);
         char key[2 * BROKER_ROUTE_MAX + 1];
-        s_key(key, id, id_size);
+        broker_route_key(key, id, id_size);
         s_connection_t *conn = zhashx_lookup(self->connections, key);
         if (size == 0) { /* connected or disconnected */
             if (conn)

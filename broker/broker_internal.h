@@ -129,6 +129,9 @@ int broker_send_error(broker_t *self, const uint8_t *route, size_t route_size, u
 size_t broker_inflight_total(broker_t *self);
 
 /* broker_peers.c */
+/* Writes a ZeroMQ routing id (size <= BROKER_ROUTE_MAX) as lower-case hex into out, which
+   holds 2 * BROKER_ROUTE_MAX + 1 bytes: the key of peers and HTTP connections. */
+void broker_route_key(char *out, const uint8_t *data, size_t size);
 broker_peer_t *broker_peer_lookup(broker_t *self, zmq_msg_t *route);
 broker_peer_t *broker_peer_add(broker_t *self, zmq_msg_t *route, broker_peer_kind_t kind);
 void broker_peer_remove(broker_t *self, broker_peer_t *peer, const char *why);

@@ -3,7 +3,7 @@
 #include "broker_internal.h"
 #include "../common/plog.h"
 
-static void s_hex(char *out, const uint8_t *data, size_t size)
+void broker_route_key(char *out, const uint8_t *data, size_t size)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < size; i++) {
@@ -19,7 +19,7 @@ broker_peer_t *broker_peer_lookup(broker_t *self, zmq_msg_t *route)
     size_t size = zmq_msg_size(route);
     if (size > BROKER_ROUTE_MAX)
         return NULL;
-    s_hex(key, zmq_msg_data(route), size);
+    broker_route_key(key, zmq_msg_data(route), size);
     return zhashx_lookup(self->peers, key);
 }
 
@@ -47,7 +47,7 @@ broker_peer_t *broker_peer_add(broker_t *self, zmq_msg_t *route, broker_peer_kin
         return NULL;
     memcpy(peer->route, zmq_msg_data(route), size);
     peer->route_size = size;
-    s_hex(peer->key, peer->route, size);
+    broker_route_key(peer->key, peer->route, size);
     peer->kind = kind;
     peer->connected_at_ms = zclock_mono();
     peer->expires_at_ms = peer->connected_at_ms + self->config.heartbeat_ms * self->config.liveness;

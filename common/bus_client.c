@@ -1,43 +1,28 @@
 /*  bus_client.c - see bus_client.h.
 
-    Owns: the DEALER socket to the broker (replaced on reconnect), a PUB and a SUB socket for
-    events (ZeroMQ reconnects those and replays subscriptions by itself), the pending requests
-    (zhashx by id, owning) and their deadline heap. */
+    Owns: the bus link to the broker (which reconnects by itself; on each new connection we
+    resend what is pending), a PUB and a SUB socket for events (ZeroMQ reconnects those and
+    replays subscriptions by itself), the pending requests (zhashx by id, owning) and their
+    deadline heap. */
 #include "bus_client.h"
-#include "backoff.h"
 #include "counter_set.h"
 #include "deadline_heap.h"
 #include "plog.h"
 #include "../proto/proto_envelope.h"
 
 #include <inttypes.h>
-#include <unistd.h>
 
 #define S_BATCH 512
 #define S_TIMEOUT_GRACE_MS 250 /* let the broker's own timeout error arrive first */
 
 #define T bus_client_config_t
 const config_option_t bus_client_config_options[] = {
-    CONFIG_STR_OPTION("PARLEY_BROKER_ENDPOINT", T, broker_endpoint, "tcp://127.0.0.1:5555",
-                      "the broker's ZeroMQ endpoint for requests"),
     CONFIG_STR_OPTION("PARLEY_BROKER_EVENTS_IN", T, events_in, "tcp://127.0.0.1:5556",
                       "the broker's endpoint for publishing events"),
     CONFIG_STR_OPTION("PARLEY_BROKER_EVENTS_OUT", T, events_out, "tcp://127.0.0.1:5557",
                       "the broker's endpoint for receiving events"),
-    CONFIG_STR_OPTION("PARLEY_INSTANCE", T, instance, "",
-                      "this process's name in /stats (default: kind-host-pid)"),
-    CONFIG_INT_OPTION("PARLEY_HEARTBEAT_MS", T, heartbeat_ms, "1000", 10, 60000,
-                      "heartbeat interval in milliseconds"),
-    CONFIG_INT_OPTION("PARLEY_HEARTBEAT_LIVENESS", T, liveness, "3", 1, 100,
-                      "heartbeats missed before the broker counts as gone"),
-    CONFIG_INT_OPTION("PARLEY_RECONNECT_MIN_MS", T, reconnect_min_ms, "100", 1, 60000,
-                      "first reconnect delay bound (ms); doubles with jitter"),
-    CONFIG_INT_OPTION("PARLEY_RECONNECT_MAX_MS", T, reconnect_max_ms, "5000", 1, 600000,
-                      "largest reconnect delay bound (ms)"),
     CONFIG_INT_OPTION("PARLEY_CLIENT_MAX_PENDING", T, max_pending, "100000", 1, 10000000,
                       "requests held waiting for an answer; more are refused"),
-    CONFIG_INT_OPTION("PARLEY_MAX_FRAME_BYTES", T, max_frame_bytes, "1048576", 1024, 268435456,
-                      "largest message accepted, all frames together, in bytes"),
 };
 #undef T
 const size_t bus_client_config_option_count =
@@ -58,20 +43,17 @@ typedef struct {
 struct bus_client_t {
     bus_client_config_t config;
     char kind[PROTO_NAME_MAX + 1];
-    zloop_t *loop;                /* borrowed, once attached */
-    zsock_t *dealer;              /* NULL while waiting to reconnect */
+    bus_link_t *link;
     zsock_t *pub;
     zsock_t *sub;
     zhashx_t *pending;            /* id -> s_pending_t, owns */
     deadline_heap_t *deadlines;
     uint64_t next_id;
-    int64_t broker_expires_at_ms;
-    backoff_t backoff;
     bus_event_fn *event_fn;
     void *event_arg;
     counter_set_t counters;
-    uint64_t *requests, *replies, *errors, *timeouts, *resends, *reconnects, *late_answers,
-        *refused, *rejected, *events_in, *events_out;
+    uint64_t *requests, *replies, *errors, *timeouts, *resends, *late_answers, *refused,
+        *rejected, *events_in, *events_out;
 };
 
 static size_t s_id_hash(const void *key)
@@ -114,6 +96,9 @@ static zsock_t *s_socket(int type, const char *endpoint, int64_t max_frame_bytes
     return sock;
 }
 
+static void s_on_connected(bus_link_t *link, void *arg);
+static void s_on_message(bus_link_t *link, proto_envelope_t *envelope, void *arg);
+
 bus_client_t *bus_client_new(const bus_client_config_t *config, const char *kind)
 {
     bus_client_t *self = calloc(1, sizeof *self);
@@ -121,20 +106,14 @@ bus_client_t *bus_client_new(const bus_client_config_t *config, const char *kind
         return NULL;
     self->config = *config;
     proto_name_set(self->kind, kind);
-    if (!*self->config.instance) {
-        char host[40] = "host";
-        gethostname(host, sizeof host - 1);
-        snprintf(self->config.instance, sizeof self->config.instance, "%s-%s-%d", kind, host,
-                 (int)getpid());
-    }
     self->next_id = 1;
-    backoff_init(&self->backoff, config->reconnect_min_ms, config->reconnect_max_ms);
     self->pending = zhashx_new();
     self->deadlines = deadline_heap_new();
-    self->dealer = s_socket(ZMQ_DEALER, config->broker_endpoint, config->max_frame_bytes);
-    self->pub = s_socket(ZMQ_PUB, config->events_in, config->max_frame_bytes);
-    self->sub = s_socket(ZMQ_SUB, config->events_out, config->max_frame_bytes);
-    if (!self->pending || !self->deadlines || !self->dealer || !self->pub || !self->sub) {
+    self->link = bus_link_new(&config->link, kind, kind, &self->counters, s_on_connected,
+                              s_on_message, self);
+    self->pub = s_socket(ZMQ_PUB, config->events_in, config->link.max_frame_bytes);
+    self->sub = s_socket(ZMQ_SUB, config->events_out, config->link.max_frame_bytes);
+    if (!self->pending || !self->deadlines || !self->link || !self->pub || !self->sub) {
         bus_client_destroy(&self);
         return NULL;
     }
@@ -143,14 +122,12 @@ bus_client_t *bus_client_new(const bus_client_config_t *config, const char *kind
     zhashx_set_key_comparator(self->pending, s_id_compare);
     zhashx_set_key_duplicator(self->pending, NULL);
     zhashx_set_key_destructor(self->pending, NULL);
-    self->broker_expires_at_ms = zclock_mono() + config->heartbeat_ms * config->liveness;
 #define S_COUNTER(field) self->field = counter_set_require(&self->counters, #field)
     S_COUNTER(requests);
     S_COUNTER(replies);
     S_COUNTER(errors);
     S_COUNTER(timeouts);
     S_COUNTER(resends);
-    S_COUNTER(reconnects);
     S_COUNTER(late_answers);
     S_COUNTER(refused);
     S_COUNTER(rejected);
@@ -165,21 +142,9 @@ void bus_client_destroy(bus_client_t **self_p)
     bus_client_t *self = *self_p;
     if (!self)
         return;
-    if (self->dealer) { /* let the broker forget us now rather than after missed heartbeats */
-        proto_disconnect_t bye = {.has_reason = true};
-        proto_name_set(bye.reason, "client_closing");
-        uint8_t *header;
-        size_t size;
-        if (proto_disconnect_encode(&bye, &header, &size) == 0) {
-            proto_envelope_send(zsock_resolve(self->dealer), NULL, PROTO_DISCONNECT, header,
-                                size, NULL, ZMQ_DONTWAIT);
-            free(header);
-        }
-        zsock_set_linger(self->dealer, 100);
-    }
+    bus_link_destroy(&self->link);
     deadline_heap_destroy(&self->deadlines);
     zhashx_destroy(&self->pending);
-    zsock_destroy(&self->dealer);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->sub);
     free(self);
@@ -205,7 +170,7 @@ void bus_client_on_event(bus_client_t *self, bus_event_fn *fn, void *arg)
 /* Sends a pending request on the current connection. Returns 0 or -1. */
 static int s_send_request(bus_client_t *self, s_pending_t *pending)
 {
-    if (!self->dealer)
+    if (!bus_link_connected(self->link))
         return -1;
     int64_t left = pending->deadline_ms - zclock_mono();
     proto_request_t request = {.id = pending->id,
@@ -220,8 +185,7 @@ static int s_send_request(bus_client_t *self, s_pending_t *pending)
     zmq_msg_init_size(&body, pending->size);
     if (pending->size)
         memcpy(zmq_msg_data(&body), pending->payload, pending->size);
-    int rc = proto_envelope_send(zsock_resolve(self->dealer), NULL, PROTO_REQUEST, header,
-                                 header_size, &body, ZMQ_DONTWAIT);
+    int rc = bus_link_send(self->link, PROTO_REQUEST, header, header_size, &body);
     zmq_msg_close(&body);
     free(header);
     return rc;
@@ -234,7 +198,7 @@ uint64_t bus_client_request(bus_client_t *self, const char *service, const char 
     if (zhashx_size(self->pending) >= (size_t)self->config.max_pending ||
         !proto_name_valid(service, strlen(service)) || !proto_name_valid(type, strlen(type)) ||
         timeout_ms == 0 || timeout_ms > PROTO_TIMEOUT_MAX_MS ||
-        size > (size_t)self->config.max_frame_bytes) {
+        size > (size_t)self->config.link.max_frame_bytes) {
         (*self->refused)++;
         return 0;
     }
@@ -289,8 +253,6 @@ static void s_complete(bus_client_t *self, uint64_t id, const char *code, const 
         fn(self, &result, arg);
 }
 
-static void s_reconnect(bus_client_t *self, const char *why);
-
 static void s_on_answer(bus_client_t *self, proto_envelope_t *env)
 {
     proto_decode_error_t why;
@@ -319,32 +281,14 @@ static void s_on_answer(bus_client_t *self, proto_envelope_t *env)
     s_complete(self, error.id, error.code, message, NULL, 0);
 }
 
-static int s_on_dealer(zloop_t *loop, zsock_t *sock, void *arg)
+static void s_on_message(bus_link_t *link, proto_envelope_t *envelope, void *arg)
 {
-    (void)loop;
+    (void)link;
     bus_client_t *self = arg;
-    proto_frames_t frames;
-    for (int i = 0; i < S_BATCH && self->dealer == sock; i++) {
-        if (proto_frames_recv(&frames, zsock_resolve(sock), ZMQ_DONTWAIT) != 0)
-            break;
-        proto_envelope_t env;
-        proto_reject_t reason =
-            proto_envelope_parse(&frames, false, (size_t)self->config.max_frame_bytes * 2, &env);
-        if (reason != PROTO_OK) {
-            (*self->rejected)++;
-            proto_frames_close(&frames);
-            continue;
-        }
-        self->broker_expires_at_ms =
-            zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
-        backoff_reset(&self->backoff);
-        if (env.command == PROTO_REPLY || env.command == PROTO_ERROR)
-            s_on_answer(self, &env);
-        else if (env.command == PROTO_DISCONNECT)
-            s_reconnect(self, "broker_said_disconnect");
-        proto_frames_close(&frames);
-    }
-    return 0;
+    if (envelope->command == PROTO_REPLY || envelope->command == PROTO_ERROR)
+        s_on_answer(self, envelope);
+    else
+        (*self->rejected)++;
 }
 
 static int s_on_sub(zloop_t *loop, zsock_t *sock, void *arg)
@@ -374,91 +318,19 @@ static int s_on_sub(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-static void s_send_heartbeat(bus_client_t *self)
+/* After each (re)connection: resend everything still pending. */
+static void s_on_connected(bus_link_t *link, void *arg)
 {
-    proto_heartbeat_t *heartbeat = calloc(1, sizeof *heartbeat);
-    if (!heartbeat || !self->dealer) {
-        free(heartbeat);
+    (void)link;
+    bus_client_t *self = arg;
+    if (zhashx_size(self->pending) == 0)
         return;
-    }
-    heartbeat->has_instance = heartbeat->has_kind = heartbeat->has_counters = true;
-    proto_name_set(heartbeat->instance, self->config.instance);
-    proto_name_set(heartbeat->kind, self->kind);
-    for (size_t i = 0; i < self->counters.count; i++) {
-        proto_name_set(heartbeat->counters[i].name, self->counters.counters[i].name);
-        heartbeat->counters[i].value = self->counters.counters[i].value;
-    }
-    heartbeat->counters_count = (uint32_t)self->counters.count;
-    uint8_t *header;
-    size_t size;
-    if (proto_heartbeat_encode(heartbeat, &header, &size) == 0) {
-        proto_envelope_send(zsock_resolve(self->dealer), NULL, PROTO_HEARTBEAT, header, size,
-                            NULL, ZMQ_DONTWAIT);
-        free(header);
-    }
-    free(heartbeat);
-}
-
-/* Opens a new DEALER and resends everything pending. Returns 0 or -1. */
-static int s_connect(bus_client_t *self)
-{
-    zsock_t *dealer = s_socket(ZMQ_DEALER, self->config.broker_endpoint,
-                               self->config.max_frame_bytes);
-    if (!dealer)
-        return -1;
-    if (self->loop && zloop_reader(self->loop, dealer, s_on_dealer, self) != 0) {
-        zsock_destroy(&dealer);
-        return -1;
-    }
-    self->dealer = dealer;
-    self->broker_expires_at_ms = zclock_mono() + self->config.heartbeat_ms * self->config.liveness;
-    s_send_heartbeat(self);
     size_t resent = 0;
     for (s_pending_t *p = zhashx_first(self->pending); p; p = zhashx_next(self->pending))
         if (s_send_request(self, p) == 0)
             resent++;
     (*self->resends) += resent;
-    plog_info("broker_reconnected", "broker=%s resent=%zu", self->config.broker_endpoint, resent);
-    return 0;
-}
-
-static int s_on_reconnect_timer(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
-    bus_client_t *self = arg;
-    if (!self->dealer && s_connect(self) != 0)
-        s_reconnect(self, "connect_failed");
-    return 0;
-}
-
-static void s_reconnect(bus_client_t *self, const char *why)
-{
-    if (self->dealer) {
-        if (self->loop)
-            zloop_reader_end(self->loop, self->dealer);
-        zsock_destroy(&self->dealer);
-    }
-    (*self->reconnects)++;
-    int64_t delay = backoff_next_ms(&self->backoff);
-    plog_warn("broker_lost", "reason=%s reconnect_in_ms=%" PRId64 " pending=%zu", why, delay,
-              zhashx_size(self->pending));
-    if (self->loop)
-        zloop_timer(self->loop, (size_t)delay, 1, s_on_reconnect_timer, self);
-}
-
-static int s_on_heartbeat_timer(zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
-    bus_client_t *self = arg;
-    if (!self->dealer)
-        return 0;
-    if (zclock_mono() > self->broker_expires_at_ms)
-        s_reconnect(self, "heartbeat_expired");
-    else
-        s_send_heartbeat(self);
-    return 0;
+    plog_info("requests_resent", "count=%zu", resent);
 }
 
 static int s_on_deadline_timer(zloop_t *loop, int timer_id, void *arg)
@@ -478,13 +350,10 @@ static int s_on_deadline_timer(zloop_t *loop, int timer_id, void *arg)
 
 int bus_client_attach(bus_client_t *self, zloop_t *loop)
 {
-    self->loop = loop;
-    if (zloop_reader(loop, self->dealer, s_on_dealer, self) != 0 ||
-        zloop_reader(loop, self->sub, s_on_sub, self) != 0 ||
-        zloop_timer(loop, (size_t)self->config.heartbeat_ms, 0, s_on_heartbeat_timer, self) < 0 ||
-        zloop_timer(loop, 5, 0, s_on_deadline_timer, self) < 0)
+    if (zloop_reader(loop, self->sub, s_on_sub, self) != 0 ||
+        zloop_timer(loop, 5, 0, s_on_deadline_timer, self) < 0 ||
+        bus_link_start(self->link, loop) != 0)
         return -1;
-    s_send_heartbeat(self);
     return 0;
 }
 
@@ -497,7 +366,7 @@ int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
     proto_event_t header = {.has_ts_ms = true, .ts_ms = (uint64_t)zclock_time(),
                             .has_origin = true};
     proto_name_set(header.type, type);
-    proto_name_set(header.origin, self->config.instance);
+    proto_name_set(header.origin, bus_link_instance(self->link));
     uint8_t *encoded;
     size_t encoded_size;
     if (proto_event_encode(&header, &encoded, &encoded_size) != 0)

@@ -14,6 +14,7 @@
 #ifndef BUS_CLIENT_H
 #define BUS_CLIENT_H
 
+#include "bus_link.h"
 #include "config.h"
 #include "../proto/proto.h"
 
@@ -21,18 +22,13 @@
 #include <stdint.h>
 
 typedef struct {
-    char broker_endpoint[256];
-    char events_in[256];   /* the broker's XSUB: we publish here */
-    char events_out[256];  /* the broker's XPUB: we subscribe here */
-    char instance[64];
-    int64_t heartbeat_ms;
-    int64_t liveness;
-    int64_t reconnect_min_ms;
-    int64_t reconnect_max_ms;
+    bus_link_config_t link; /* connection to the broker (its own option table) */
+    char events_in[256];    /* the broker's XSUB: we publish here */
+    char events_out[256];   /* the broker's XPUB: we subscribe here */
     int64_t max_pending;
-    int64_t max_frame_bytes;
 } bus_client_config_t;
 
+/* The client's own options; load these and bus_link_config_options (into config.link). */
 extern const config_option_t bus_client_config_options[];
 extern const size_t bus_client_config_option_count;
 
@@ -61,7 +57,8 @@ bus_client_t *bus_client_new(const bus_client_config_t *config, const char *kind
    callbacks. Accepts NULL. */
 void bus_client_destroy(bus_client_t **self_p);
 
-/* Registers sockets and timers on loop (borrowed). Returns 0 or -1. */
+/* Registers sockets and timers on loop (borrowed: destroy the client before the loop).
+   Returns 0 or -1. */
 int bus_client_attach(bus_client_t *self, zloop_t *loop);
 
 /* Sends a request; payload is copied. fn is called exactly once later, never from inside this

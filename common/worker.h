@@ -14,24 +14,21 @@
 #ifndef WORKER_H
 #define WORKER_H
 
+#include "bus_link.h"
 #include "config.h"
 
 #include <czmq.h>
 #include <stdint.h>
 
 typedef struct {
-    char broker_endpoint[256];
-    char instance[64];          /* name in the broker's stats; default host-pid */
+    bus_link_config_t link;     /* connection to the broker (its own option table) */
     int64_t capacity;           /* requests held at once */
-    int64_t heartbeat_ms;
-    int64_t liveness;
-    int64_t reconnect_min_ms;
-    int64_t reconnect_max_ms;
     int64_t drain_timeout_ms;
-    int64_t max_frame_bytes;
     char log_level[16];
 } worker_config_t;
 
+/* The worker's own options; a worker's main loads these and bus_link_config_options (into
+   config.link). */
 extern const config_option_t worker_config_options[];
 extern const size_t worker_config_option_count;
 

@@ -165,9 +165,11 @@ int main(int argc, char **argv)
     }
     bus_client_config_t config;
     config_table_t tables[] = {
+        {"Broker connection", bus_link_config_options, bus_link_config_option_count,
+         &config.link},
         {"Bus client", bus_client_config_options, bus_client_config_option_count, &config}};
     char *no_args[] = {argv[0]};
-    if (config_load(tables, 1, 1, no_args, "parley-probe") != 0)
+    if (config_load(tables, 2, 1, no_args, "parley-probe") != 0)
         return 2;
     plog_init("probe", PLOG_WARN);
 
@@ -221,8 +223,8 @@ int main(int argc, char **argv)
     printf("%s\n", text);
     free(text);
     json_decref(report);
+    bus_client_destroy(&probe.client); /* before its loop */
     zloop_destroy(&probe.loop);
-    bus_client_destroy(&probe.client);
     latency_histogram_destroy(&probe.latency);
     free(probe.payload);
     free(probe.seen);

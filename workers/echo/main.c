@@ -91,16 +91,18 @@ int main(int argc, char **argv)
     }
     worker_config_t config;
     config_table_t tables[] = {
+        {"Broker connection", bus_link_config_options, bus_link_config_option_count,
+         &config.link},
         {"Worker runtime", worker_config_options, worker_config_option_count, &config},
     };
-    int rc = config_load(tables, 1, argc, argv,
+    int rc = config_load(tables, 2, argc, argv,
                          "parley-echo - the echo service (tests and benchmarks)");
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     plog_level_t level = PLOG_INFO;
     plog_level_parse(config.log_level, &level);
     plog_init("echo", level);
-    config_log(tables, 1);
+    config_log(tables, 2);
     srandom((unsigned)zclock_time() ^ (unsigned)getpid());
 
     s_echo_t echo = {0};
