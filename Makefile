@@ -9,8 +9,8 @@ BUILD    ?= build
 CC       ?= cc
 PKGS     := libczmq libzmq msgpack jansson
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
@@ -61,7 +61,7 @@ deps:
 	@scripts/deps.sh
 
 sanitize:
-	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" all
+	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 
 unit: all
 	$(BUILD)/bin/unit-tests

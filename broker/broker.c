@@ -151,13 +151,8 @@ static void s_disconnect_unknown(broker_t *self, zmq_msg_t *route)
 {
     proto_disconnect_t bye = {.has_reason = true};
     proto_name_set(bye.reason, "unknown_worker");
-    uint8_t *header;
-    size_t size;
-    if (proto_disconnect_encode(&bye, &header, &size) == 0) {
-        proto_envelope_send(zsock_resolve(self->router), route, PROTO_DISCONNECT, header, size,
-                            NULL, ZMQ_DONTWAIT);
-        free(header);
-    }
+    PROTO_SEND_HEADER(zsock_resolve(self->router), route, PROTO_DISCONNECT, disconnect, &bye,
+                      ZMQ_DONTWAIT);
 }
 
 static void s_on_ready(broker_t *self, proto_envelope_t *env, broker_peer_t *peer)
@@ -428,12 +423,11 @@ void broker_say_goodbye(broker_t *self)
 {
     proto_disconnect_t bye = {.has_reason = true};
     proto_name_set(bye.reason, "broker_stopping");
-    uint8_t *header;
-    size_t size;
-    if (proto_disconnect_encode(&bye, &header, &size) != 0)
-        return;
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_DISCONNECT);
+    proto_disconnect_encode(&bye, &envelope);
     for (broker_peer_t *peer = zhashx_first(self->peers); peer; peer = zhashx_next(self->peers))
-        broker_send_to_peer(self, peer, PROTO_DISCONNECT, header, size);
-    free(header);
+        broker_send_to_peer(self, peer, &envelope);
+    proto_buffer_release(&envelope);
     plog_info("broker_stopped", "peers=%zu", zhashx_size(self->peers));
 }

@@ -48,19 +48,18 @@ int broker_send_error(broker_t *self, const uint8_t *route, size_t route_size, u
     proto_error_t error = {.id = id, .message = message, .message_len = (uint32_t)strlen(message),
                            .has_message = true};
     proto_name_set(error.code, code);
-    uint8_t *header;
-    size_t header_size;
-    if (proto_error_encode(&error, &header, &header_size) != 0)
-        return -1;
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_ERROR);
+    proto_error_encode(&error, &envelope);
     zmq_msg_t frame;
     zmq_msg_init_size(&frame, route_size);
     memcpy(zmq_msg_data(&frame), route, route_size);
-    int rc = proto_envelope_send(zsock_resolve(self->router), &frame, PROTO_ERROR, header,
-                                 header_size, NULL, ZMQ_DONTWAIT);
+    int rc = proto_envelope_send(zsock_resolve(self->router), &frame, &envelope, NULL,
+                                 ZMQ_DONTWAIT);
     if (rc != 0)
         self->counters.undeliverable++;
     zmq_msg_close(&frame);
-    free(header);
+    proto_buffer_release(&envelope);
     return rc;
 }
 
@@ -171,22 +170,19 @@ static int s_send_dispatch(broker_t *self, broker_peer_t *worker, broker_request
     proto_name_set(dispatch.type, request->type);
     int64_t left = request->deadline_ms - now_ms;
     dispatch.timeout_ms = left < 1 ? 1 : (uint32_t)left;
-    uint8_t header[256];
-    uint8_t *encoded;
-    size_t size;
-    if (proto_dispatch_encode(&dispatch, &encoded, &size) != 0 || size > sizeof header)
-        return -1;
-    memcpy(header, encoded, size);
-    free(encoded);
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_REQUEST);
+    proto_dispatch_encode(&dispatch, &envelope);
     zmq_msg_t route, payload;
     zmq_msg_init_size(&route, worker->route_size);
     memcpy(zmq_msg_data(&route), worker->route, worker->route_size);
     zmq_msg_init(&payload);
     zmq_msg_copy(&payload, &request->payload); /* shared, not copied, for large payloads */
-    int rc = proto_envelope_send(zsock_resolve(self->router), &route, PROTO_REQUEST, header, size,
-                                 &payload, ZMQ_DONTWAIT);
+    int rc = proto_envelope_send(zsock_resolve(self->router), &route, &envelope, &payload,
+                                 ZMQ_DONTWAIT);
     zmq_msg_close(&payload);
     zmq_msg_close(&route);
+    proto_buffer_release(&envelope);
     return rc;
 }
 
@@ -224,22 +220,21 @@ void broker_complete(broker_t *self, broker_peer_t *worker, broker_request_t *re
         self->counters.late_replies++;
     } else {
         int64_t now = zclock_mono();
-        latency_histogram_record(service->latency, (uint64_t)(zclock_usecs() - request->received_us),
-                                 now);
+        uint64_t took_us = (uint64_t)(zclock_usecs() - request->received_us);
+        latency_histogram_record(service->latency, took_us, now);
         if (command == PROTO_REPLY) {
             proto_reply_t reply = {.id = request->client_id};
-            uint8_t *encoded;
-            size_t size;
-            if (proto_reply_encode(&reply, &encoded, &size) == 0) {
-                zmq_msg_t route;
-                zmq_msg_init_size(&route, request->client_route_size);
-                memcpy(zmq_msg_data(&route), request->client_route, request->client_route_size);
-                if (proto_envelope_send(zsock_resolve(self->router), &route, PROTO_REPLY,
-                                        encoded, size, payload, ZMQ_DONTWAIT) != 0)
-                    self->counters.undeliverable++;
-                zmq_msg_close(&route);
-                free(encoded);
-            }
+            proto_buffer_t envelope;
+            proto_envelope_begin(&envelope, PROTO_REPLY);
+            proto_reply_encode(&reply, &envelope);
+            zmq_msg_t route;
+            zmq_msg_init_size(&route, request->client_route_size);
+            memcpy(zmq_msg_data(&route), request->client_route, request->client_route_size);
+            if (proto_envelope_send(zsock_resolve(self->router), &route, &envelope, payload,
+                                    ZMQ_DONTWAIT) != 0)
+                self->counters.undeliverable++;
+            zmq_msg_close(&route);
+            proto_buffer_release(&envelope);
             service->replies++;
         } else {
             /* A worker's error: pass its code and message through, with the client's id. */

@@ -138,8 +138,7 @@ void broker_peer_remove(broker_t *self, broker_peer_t *peer, const char *why);
 void broker_peer_free(void **item);
 void broker_worker_make_available(broker_t *self, broker_peer_t *worker);
 void broker_worker_make_unavailable(broker_peer_t *worker);
-int broker_send_to_peer(broker_t *self, broker_peer_t *peer, proto_command_t command,
-                        const uint8_t *header, size_t header_size);
+int broker_send_to_peer(broker_t *self, broker_peer_t *peer, const proto_buffer_t *envelope);
 void broker_heartbeat_peers(broker_t *self, int64_t now_ms);
 
 /* broker_events.c */

@@ -101,14 +101,13 @@ void broker_peer_remove(broker_t *self, broker_peer_t *peer, const char *why)
     zhashx_delete(self->peers, peer->key);
 }
 
-int broker_send_to_peer(broker_t *self, broker_peer_t *peer, proto_command_t command,
-                        const uint8_t *header, size_t header_size)
+int broker_send_to_peer(broker_t *self, broker_peer_t *peer, const proto_buffer_t *envelope)
 {
     zmq_msg_t route;
     zmq_msg_init_size(&route, peer->route_size);
     memcpy(zmq_msg_data(&route), peer->route, peer->route_size);
-    int rc = proto_envelope_send(zsock_resolve(self->router), &route, command, header,
-                                 header_size, NULL, ZMQ_DONTWAIT);
+    int rc = proto_envelope_send(zsock_resolve(self->router), &route, envelope, NULL,
+                                 ZMQ_DONTWAIT);
     zmq_msg_close(&route);
     return rc;
 }
@@ -116,17 +115,16 @@ int broker_send_to_peer(broker_t *self, broker_peer_t *peer, proto_command_t com
 void broker_heartbeat_peers(broker_t *self, int64_t now_ms)
 {
     proto_heartbeat_t heartbeat = {0};
-    uint8_t *header;
-    size_t header_size;
-    if (proto_heartbeat_encode(&heartbeat, &header, &header_size) != 0)
-        return;
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_HEARTBEAT);
+    proto_heartbeat_encode(&heartbeat, &envelope);
     /* Collect the dead first: removing while iterating a zhashx is not allowed. */
     zlistx_t *dead = zlistx_new();
     for (broker_peer_t *peer = zhashx_first(self->peers); peer; peer = zhashx_next(self->peers)) {
         if (peer->expires_at_ms < now_ms)
             zlistx_add_end(dead, peer);
         else
-            broker_send_to_peer(self, peer, PROTO_HEARTBEAT, header, header_size);
+            broker_send_to_peer(self, peer, &envelope);
     }
     for (broker_peer_t *peer = zlistx_first(dead); peer; peer = zlistx_next(dead)) {
         broker_service_t *service = peer->service;
@@ -136,5 +134,5 @@ void broker_heartbeat_peers(broker_t *self, int64_t now_ms)
             broker_dispatch(self, service);
     }
     zlistx_destroy(&dead);
-    free(header);
+    proto_buffer_release(&envelope);
 }

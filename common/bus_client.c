@@ -177,17 +177,16 @@ static int s_send_request(bus_client_t *self, s_pending_t *pending)
                                .timeout_ms = left < 1 ? 1 : (uint32_t)left};
     proto_name_set(request.service, pending->service);
     proto_name_set(request.type, pending->type);
-    uint8_t *header;
-    size_t header_size;
-    if (proto_request_encode(&request, &header, &header_size) != 0)
-        return -1;
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_REQUEST);
+    proto_request_encode(&request, &envelope);
     zmq_msg_t body;
     zmq_msg_init_size(&body, pending->size);
     if (pending->size)
         memcpy(zmq_msg_data(&body), pending->payload, pending->size);
-    int rc = bus_link_send(self->link, PROTO_REQUEST, header, header_size, &body);
+    int rc = bus_link_send(self->link, &envelope, &body);
     zmq_msg_close(&body);
-    free(header);
+    proto_buffer_release(&envelope);
     return rc;
 }
 
@@ -367,18 +366,20 @@ int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
                             .has_origin = true};
     proto_name_set(header.type, type);
     proto_name_set(header.origin, bus_link_instance(self->link));
-    uint8_t *encoded;
-    size_t encoded_size;
-    if (proto_event_encode(&header, &encoded, &encoded_size) != 0)
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_event_encode(&header, &encoded) != 0) {
+        proto_buffer_release(&encoded);
         return -1;
+    }
     void *pub = zsock_resolve(self->pub);
     int rc = zmq_send(pub, topic, topic_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ? -1 : 0;
     if (rc == 0) {
-        zmq_send(pub, encoded, encoded_size, ZMQ_SNDMORE);
+        zmq_send(pub, encoded.data, encoded.size, ZMQ_SNDMORE);
         zmq_send(pub, payload, size, 0);
         (*self->events_out)++;
     }
-    free(encoded);
+    proto_buffer_release(&encoded);
     return rc;
 }
 

@@ -72,17 +72,6 @@ bus_link_t *bus_link_new(const bus_link_config_t *config, const char *kind, cons
     return self;
 }
 
-/* Sends a header-only command built from a proto struct. */
-#define S_SEND_HEADER(self, command, msg_type, value)                                            \
-    do {                                                                                         \
-        uint8_t *header_;                                                                        \
-        size_t size_;                                                                            \
-        if (proto_##msg_type##_encode((value), &header_, &size_) == 0) {                         \
-            bus_link_send((self), (command), header_, size_, NULL);                              \
-            free(header_);                                                                       \
-        }                                                                                        \
-    } while (0)
-
 void bus_link_destroy(bus_link_t **self_p)
 {
     bus_link_t *self = *self_p;
@@ -91,7 +80,7 @@ void bus_link_destroy(bus_link_t **self_p)
     if (self->dealer) {
         proto_disconnect_t bye = {.has_reason = true};
         proto_name_set(bye.reason, "closing");
-        S_SEND_HEADER(self, PROTO_DISCONNECT, disconnect, &bye);
+        BUS_LINK_SEND_HEADER(self, PROTO_DISCONNECT, disconnect, &bye);
         zsock_set_linger(self->dealer, 100); /* give the goodbye a moment to leave */
         if (self->loop)
             zloop_reader_end(self->loop, self->dealer);
@@ -101,13 +90,12 @@ void bus_link_destroy(bus_link_t **self_p)
     *self_p = NULL;
 }
 
-int bus_link_send(bus_link_t *self, proto_command_t command, const uint8_t *header,
-                  size_t header_size, zmq_msg_t *payload)
+int bus_link_send(bus_link_t *self, const proto_buffer_t *envelope, zmq_msg_t *payload)
 {
     if (!self->dealer)
         return -1;
-    return proto_envelope_send(zsock_resolve(self->dealer), NULL, command, header, header_size,
-                               payload, ZMQ_DONTWAIT);
+    return proto_envelope_send(zsock_resolve(self->dealer), NULL, envelope, payload,
+                               ZMQ_DONTWAIT);
 }
 
 void bus_link_set_inflight(bus_link_t *self, uint32_t inflight)
@@ -145,7 +133,7 @@ static void s_send_heartbeat(bus_link_t *self)
         heartbeat->counters[i].value = self->counters->counters[i].value;
     }
     heartbeat->counters_count = (uint32_t)self->counters->count;
-    S_SEND_HEADER(self, PROTO_HEARTBEAT, heartbeat, heartbeat);
+    BUS_LINK_SEND_HEADER(self, PROTO_HEARTBEAT, heartbeat, heartbeat);
     free(heartbeat);
 }
 

@@ -55,10 +55,22 @@ void bus_link_destroy(bus_link_t **self_p);
    refuses a timer. */
 int bus_link_start(bus_link_t *self, zloop_t *loop);
 
-/* Sends one message on the current connection; header is copied, payload (may be NULL) moved.
-   Never blocks. Returns 0, or -1 when not connected or the broker's pipe is full. */
-int bus_link_send(bus_link_t *self, proto_command_t command, const uint8_t *header,
-                  size_t header_size, zmq_msg_t *payload);
+/* Sends one message on the current connection: envelope (proto_envelope_begin + a header
+   encoder) is copied, payload (may be NULL) moved. Never blocks. Returns 0, or -1 when not
+   connected, the broker's pipe is full or the envelope failed to encode. */
+int bus_link_send(bus_link_t *self, const proto_buffer_t *envelope, zmq_msg_t *payload);
+
+/* Encodes header struct `value` (of message type msg_type) for command and sends it without
+   payload; evaluates to bus_link_send's result. */
+#define BUS_LINK_SEND_HEADER(link, command, msg_type, value)                                    \
+    __extension__({                                                                              \
+        proto_buffer_t buffer_;                                                                  \
+        proto_envelope_begin(&buffer_, (command));                                               \
+        proto_##msg_type##_encode((value), &buffer_);                                            \
+        int rc_ = bus_link_send((link), &buffer_, NULL);                                         \
+        proto_buffer_release(&buffer_);                                                          \
+        rc_;                                                                                     \
+    })
 
 /* Sets the in-flight count reported in heartbeats. */
 void bus_link_set_inflight(bus_link_t *self, uint32_t inflight);

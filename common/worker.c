@@ -163,36 +163,24 @@ uint32_t worker_request_attempt(const worker_request_t *request)
     return request->attempt;
 }
 
-/* Sends a header-only command built from a proto struct on the link. */
-#define S_SEND_HEADER(self, command, msg_type, value)                                            \
-    do {                                                                                         \
-        uint8_t *header_;                                                                        \
-        size_t size_;                                                                            \
-        if (proto_##msg_type##_encode((value), &header_, &size_) == 0) {                         \
-            bus_link_send((self)->link, (command), header_, size_, NULL);                        \
-            free(header_);                                                                       \
-        }                                                                                        \
-    } while (0)
-
-/* Sends an answer (REPLY with payload, or ERROR) and frees the request. */
-static int s_answer(worker_t *self, worker_request_t **request_p, proto_command_t command,
-                    const uint8_t *header, size_t header_size, const uint8_t *payload,
-                    size_t size)
+/* Sends an answer (envelope: REPLY or ERROR, with payload for REPLY) and frees the request. */
+static int s_answer(worker_t *self, worker_request_t **request_p, const proto_buffer_t *envelope,
+                    const uint8_t *payload, size_t size, bool with_payload)
 {
     worker_request_t *request = *request_p;
     int rc = -1;
     if (request->generation != bus_link_generation(self->link) ||
         !bus_link_connected(self->link)) {
         (*self->stale_answers)++;
-    } else if (command == PROTO_REPLY) {
+    } else if (with_payload) {
         zmq_msg_t body;
         zmq_msg_init_size(&body, size);
         if (size)
             memcpy(zmq_msg_data(&body), payload, size);
-        rc = bus_link_send(self->link, PROTO_REPLY, header, header_size, &body);
+        rc = bus_link_send(self->link, envelope, &body);
         zmq_msg_close(&body);
     } else
-        rc = bus_link_send(self->link, command, header, header_size, NULL);
+        rc = bus_link_send(self->link, envelope, NULL);
     zlistx_delete(self->outstanding, request->handle);
     s_request_free(request_p);
     bus_link_set_inflight(self->link, (uint32_t)zlistx_size(self->outstanding));
@@ -203,13 +191,12 @@ int worker_reply(worker_t *self, worker_request_t **request_p, const uint8_t *pa
                  size_t size)
 {
     proto_reply_t reply = {.id = (*request_p)->id};
-    uint8_t *header;
-    size_t header_size;
-    if (proto_reply_encode(&reply, &header, &header_size) != 0)
-        return -1;
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_REPLY);
+    proto_reply_encode(&reply, &envelope);
     (*self->replies)++;
-    int rc = s_answer(self, request_p, PROTO_REPLY, header, header_size, payload, size);
-    free(header);
+    int rc = s_answer(self, request_p, &envelope, payload, size, true);
+    proto_buffer_release(&envelope);
     return rc;
 }
 
@@ -219,13 +206,12 @@ int worker_reply_error(worker_t *self, worker_request_t **request_p, const char 
     proto_error_t error = {.id = (*request_p)->id, .has_message = true, .message = message,
                            .message_len = (uint32_t)strnlen(message, PROTO_TEXT_MAX)};
     proto_name_set(error.code, proto_name_valid(code, strlen(code)) ? code : "internal");
-    uint8_t *header;
-    size_t header_size;
-    if (proto_error_encode(&error, &header, &header_size) != 0)
-        return -1;
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_ERROR);
+    proto_error_encode(&error, &envelope);
     (*self->errors)++;
-    int rc = s_answer(self, request_p, PROTO_ERROR, header, header_size, NULL, 0);
-    free(header);
+    int rc = s_answer(self, request_p, &envelope, NULL, 0, false);
+    proto_buffer_release(&envelope);
     return rc;
 }
 
@@ -284,10 +270,10 @@ static void s_on_connected(bus_link_t *link, void *arg)
     proto_ready_t ready = {.capacity = (uint32_t)self->config.capacity};
     proto_name_set(ready.service, self->service);
     proto_name_set(ready.instance, bus_link_instance(self->link));
-    S_SEND_HEADER(self, PROTO_READY, ready, &ready);
+    BUS_LINK_SEND_HEADER(self->link, PROTO_READY, ready, &ready);
     if (self->draining) {
         proto_drain_t drain = {0};
-        S_SEND_HEADER(self, PROTO_DRAIN, drain, &drain);
+        BUS_LINK_SEND_HEADER(self->link, PROTO_DRAIN, drain, &drain);
     }
 }
 
@@ -303,7 +289,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     self->drain_until_ms = zclock_mono() + self->config.drain_timeout_ms;
     plog_info("draining", "signal=%d outstanding=%zu", signo, zlistx_size(self->outstanding));
     proto_drain_t drain = {0};
-    S_SEND_HEADER(self, PROTO_DRAIN, drain, &drain);
+    BUS_LINK_SEND_HEADER(self->link, PROTO_DRAIN, drain, &drain);
     return 0;
 }
 

@@ -4,11 +4,11 @@
     For each message NAME in the table this header declares:
 
       typedef struct { ...fields..., bool has_<field>; } proto_NAME_t;
-      int proto_NAME_encode (const proto_NAME_t *self, uint8_t **data_p, size_t *size_p);
+      int proto_NAME_encode (const proto_NAME_t *self, proto_buffer_t *out);
       int proto_NAME_decode (proto_NAME_t *self, const void *data, size_t size, proto_decode_error_t *err);
 
-    encode: packs REQ fields and OPT fields whose has_ flag is set into a new heap buffer that the
-    caller owns (free()). Returns 0, or -1 when memory runs out.
+    encode: appends REQ fields and OPT fields whose has_ flag is set to out (a proto_buffer_t,
+    which keeps small messages on the caller's stack). Returns 0, or -1 when memory runs out.
     decode: fills *self from size bytes; returns 0, or -1 with err->field and err->reason set
     (static strings) when the bytes are not exactly one map with valid fields: wrong types, out
     of range, too long, duplicated, a required field missing, or trailing bytes. TEXT and BIN
@@ -38,6 +38,26 @@ typedef struct {
     uint64_t value;
 } proto_counter_t;
 
+/* A growable byte buffer for encoding: the first PROTO_BUFFER_INLINE bytes live inside the
+   struct (no allocation for the common small message), more go to the heap. */
+#define PROTO_BUFFER_INLINE 480
+typedef struct {
+    uint8_t *data;      /* storage, or a heap block once grown */
+    size_t size;        /* bytes written */
+    size_t capacity;
+    int failed;         /* set when growing failed; later appends are ignored */
+    uint8_t storage[PROTO_BUFFER_INLINE];
+} proto_buffer_t;
+
+/* Makes an empty buffer. This function can't fail. */
+void proto_buffer_init(proto_buffer_t *self);
+
+/* Appends size bytes. Returns 0, or -1 when memory runs out (then failed is set). */
+int proto_buffer_append(proto_buffer_t *self, const void *data, size_t size);
+
+/* Frees any heap storage; the buffer is empty again and reusable. */
+void proto_buffer_release(proto_buffer_t *self);
+
 #define PROTO_MEMBER_U64(n, a, b) uint64_t n;
 #define PROTO_MEMBER_U32(n, a, b) uint32_t n;
 #define PROTO_MEMBER_BOOL(n, a, b) bool n;
@@ -57,7 +77,7 @@ typedef struct {
     typedef struct {                                                                             \
         PROTO_FIELDS_##msg(PROTO_MEMBER)                                                         \
     } proto_##msg##_t;                                                                           \
-    int proto_##msg##_encode(const proto_##msg##_t *self, uint8_t **data_p, size_t *size_p);     \
+    int proto_##msg##_encode(const proto_##msg##_t *self, proto_buffer_t *out);                  \
     int proto_##msg##_decode(proto_##msg##_t *self, const void *data, size_t size,               \
                              proto_decode_error_t *err);
 

@@ -7,6 +7,7 @@
 #include "proto_reader.h"
 
 #include <msgpack.h>
+#include <stdlib.h>
 #include <string.h>
 
 void proto_name_set(char *dest, const char *src)
@@ -24,6 +25,51 @@ bool proto_name_valid(const char *s, size_t len)
         if (s[i] <= 0x20 || s[i] >= 0x7f)
             return false;
     return true;
+}
+
+void proto_buffer_init(proto_buffer_t *self)
+{
+    self->data = self->storage;
+    self->size = 0;
+    self->capacity = sizeof self->storage;
+    self->failed = 0;
+}
+
+int proto_buffer_append(proto_buffer_t *self, const void *data, size_t size)
+{
+    if (self->failed)
+        return -1;
+    if (size > self->capacity - self->size) {
+        size_t capacity = self->capacity * 2;
+        while (capacity - self->size < size)
+            capacity *= 2;
+        uint8_t *grown = self->data == self->storage ? malloc(capacity)
+                                                     : realloc(self->data, capacity);
+        if (!grown) {
+            self->failed = 1;
+            return -1;
+        }
+        if (self->data == self->storage)
+            memcpy(grown, self->storage, self->size);
+        self->data = grown;
+        self->capacity = capacity;
+    }
+    memcpy(self->data + self->size, data, size);
+    self->size += size;
+    return 0;
+}
+
+void proto_buffer_release(proto_buffer_t *self)
+{
+    if (self->data != self->storage)
+        free(self->data);
+    proto_buffer_init(self);
+}
+
+/* msgpack-c's write callback into a proto_buffer_t. */
+static int s_buffer_write(void *data, const char *bytes, size_t size)
+{
+    return proto_buffer_append(data, bytes, size);
 }
 
 static int s_fail(proto_decode_error_t *err, const char *field, const char *reason)
@@ -171,23 +217,15 @@ static int s_pack_counters(msgpack_packer *pk, const proto_counter_t *c, uint32_
         rc |= s_pack_key(&pk, #n) | PROTO_ENCODE_##kind(n, b);
 
 #define PROTO_DEFINE(msg)                                                                        \
-    int proto_##msg##_encode(const proto_##msg##_t *self, uint8_t **data_p, size_t *size_p)      \
+    int proto_##msg##_encode(const proto_##msg##_t *self, proto_buffer_t *out)                   \
     {                                                                                            \
-        msgpack_sbuffer buffer;                                                                  \
         msgpack_packer pk;                                                                       \
-        msgpack_sbuffer_init(&buffer);                                                           \
-        msgpack_packer_init(&pk, &buffer, msgpack_sbuffer_write);                                \
+        msgpack_packer_init(&pk, out, s_buffer_write);                                           \
         uint32_t fields = 0;                                                                     \
         PROTO_FIELDS_##msg(PROTO_COUNT_FIELD);                                                   \
         int rc = msgpack_pack_map(&pk, fields);                                                  \
         PROTO_FIELDS_##msg(PROTO_ENCODE_FIELD);                                                  \
-        if (rc != 0) {                                                                           \
-            msgpack_sbuffer_destroy(&buffer);                                                    \
-            return -1;                                                                           \
-        }                                                                                        \
-        *size_p = buffer.size;                                                                   \
-        *data_p = (uint8_t *)msgpack_sbuffer_release(&buffer);                                   \
-        return 0;                                                                                \
+        return rc != 0 || out->failed ? -1 : 0;                                                  \
     }                                                                                            \
                                                                                                  \
     int proto_##msg##_decode(proto_##msg##_t *self, const void *data, size_t size,               \

@@ -62,38 +62,51 @@ proto_reject_t proto_envelope_parse(proto_frames_t *frames, bool routed, size_t 
     if (frames->bytes > max_bytes)
         return PROTO_OVERSIZED;
     int first = routed ? 1 : 0;
-    if (frames->total < first + 3 || frames->total != frames->count)
+    if (frames->total < first + 1 || frames->total != frames->count)
         return PROTO_BAD_FRAMES;
-    zmq_msg_t *signature = &frames->frames[first];
-    size_t sig_size = zmq_msg_size(signature);
-    const char *sig = zmq_msg_data(signature);
-    if (sig_size != strlen(PROTO_SIGNATURE) || memcmp(sig, PROTO_SIGNATURE, sig_size) != 0) {
+    zmq_msg_t *envelope = &frames->frames[first];
+    size_t size = zmq_msg_size(envelope);
+    const uint8_t *data = zmq_msg_data(envelope);
+    if (size < PROTO_SIGNATURE_SIZE || memcmp(data, PROTO_SIGNATURE, PROTO_SIGNATURE_SIZE) != 0) {
         size_t family = strlen(PROTO_SIGNATURE_FAMILY);
-        if (sig_size > family && memcmp(sig, PROTO_SIGNATURE_FAMILY, family) == 0)
+        if (size >= PROTO_SIGNATURE_SIZE && memcmp(data, PROTO_SIGNATURE_FAMILY, family) == 0)
             return PROTO_BAD_VERSION;
         return PROTO_BAD_SIGNATURE;
     }
-    zmq_msg_t *command = &frames->frames[first + 1];
-    if (zmq_msg_size(command) != 1)
+    if (size < PROTO_PREFIX_SIZE)
         return PROTO_BAD_COMMAND;
-    out->command = *(const uint8_t *)zmq_msg_data(command);
+    out->command = data[PROTO_SIGNATURE_SIZE];
     if (out->command < PROTO_READY || out->command > PROTO_DRAIN)
         return PROTO_BAD_COMMAND;
     bool with_payload = out->command == PROTO_REQUEST || out->command == PROTO_REPLY;
-    if (frames->total != first + 3 + (with_payload ? 1 : 0))
+    if (frames->total != first + 1 + (with_payload ? 1 : 0))
         return PROTO_BAD_FRAMES;
     out->route = routed ? &frames->frames[0] : NULL;
-    out->header = zmq_msg_data(&frames->frames[first + 2]);
-    out->header_size = zmq_msg_size(&frames->frames[first + 2]);
-    out->payload = with_payload ? &frames->frames[first + 3] : NULL;
+    out->header = data + PROTO_PREFIX_SIZE;
+    out->header_size = size - PROTO_PREFIX_SIZE;
+    out->payload = with_payload ? &frames->frames[first + 1] : NULL;
     return PROTO_OK;
 }
 
-int proto_envelope_send(void *socket, zmq_msg_t *route, proto_command_t command,
-                        const uint8_t *header, size_t header_size, zmq_msg_t *payload, int flags)
+void proto_envelope_begin(proto_buffer_t *buffer, proto_command_t command)
 {
-    zmq_msg_t frame;
+    proto_buffer_init(buffer);
+    uint8_t prefix[PROTO_PREFIX_SIZE];
+    memcpy(prefix, PROTO_SIGNATURE, PROTO_SIGNATURE_SIZE);
+    prefix[PROTO_SIGNATURE_SIZE] = (uint8_t)command;
+    proto_buffer_append(buffer, prefix, sizeof prefix);
+}
+
+int proto_envelope_send(void *socket, zmq_msg_t *route, const proto_buffer_t *envelope,
+                        zmq_msg_t *payload, int flags)
+{
+    if (envelope->failed) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int more = payload ? ZMQ_SNDMORE : 0;
     if (route) {
+        zmq_msg_t frame;
         zmq_msg_init(&frame);
         zmq_msg_copy(&frame, route);
         if (zmq_msg_send(&frame, socket, ZMQ_SNDMORE | flags) < 0) {
@@ -102,13 +115,10 @@ int proto_envelope_send(void *socket, zmq_msg_t *route, proto_command_t command,
             errno = saved;
             return -1;
         }
-    }
-    /* Once the first frame is queued, ZeroMQ accepts the rest of the message atomically. */
-    if (zmq_send(socket, PROTO_SIGNATURE, strlen(PROTO_SIGNATURE), ZMQ_SNDMORE | flags) < 0)
+        /* Once the first frame is queued, ZeroMQ takes the rest of the message atomically. */
+        zmq_send(socket, envelope->data, envelope->size, more);
+    } else if (zmq_send(socket, envelope->data, envelope->size, more | flags) < 0)
         return -1;
-    uint8_t cmd = (uint8_t)command;
-    zmq_send(socket, &cmd, 1, ZMQ_SNDMORE);
-    zmq_send(socket, header, header_size, payload ? ZMQ_SNDMORE : 0);
     if (payload)
         zmq_msg_send(payload, socket, 0);
     return 0;

@@ -3,12 +3,12 @@
     Between a peer (DEALER) and the broker (ROUTER) every message is
 
         [routing id]  only as seen on the broker's ROUTER socket
-        signature     "PARLEY1" (PROTO_SIGNATURE)
-        command       one byte, proto_command_t
-        header        MessagePack map, the command's struct in proto.h
+        envelope      "PARLEY1" (PROTO_SIGNATURE), one command byte (proto_command_t), then the
+                      header: a MessagePack map, the command's struct in proto.h
         payload       REQUEST and REPLY only: opaque bytes (a service message, MessagePack)
 
-    See proto/PROTOCOL.md for the rules. This file receives and checks the frames (never trusting
+    Signature, command and header share one frame because every frame costs the broker a
+    ZeroMQ operation on the way in and out; see PROTOCOL.md for the rules. This file receives and checks the frames (never trusting
     them), and sends them. The payload is never decoded here: the broker forwards it untouched. */
 #ifndef PROTO_ENVELOPE_H
 #define PROTO_ENVELOPE_H
@@ -18,9 +18,13 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "proto.h"
+
 #define PROTO_SIGNATURE "PARLEY1"
 #define PROTO_SIGNATURE_FAMILY "PARLEY" /* another version of ours: answered, not just dropped */
-#define PROTO_FRAMES_MAX 5             /* route + signature + command + header + payload */
+#define PROTO_SIGNATURE_SIZE 7
+#define PROTO_PREFIX_SIZE (PROTO_SIGNATURE_SIZE + 1) /* signature + command byte */
+#define PROTO_FRAMES_MAX 4             /* route + envelope + payload, and one to spot extras */
 
 typedef enum {
     PROTO_READY = 1,      /* worker -> broker: serve a service */
@@ -81,12 +85,28 @@ typedef struct {
 proto_reject_t proto_envelope_parse(proto_frames_t *frames, bool routed, size_t max_bytes,
                                     proto_envelope_t *out);
 
-/* Sends one message. route may be NULL (DEALER side); it is copied, not consumed. header is
-   copied. payload, when not NULL, is moved into the message (the caller's zmq_msg_t is left
-   empty, still to be closed). flags: ZMQ_DONTWAIT or 0. Returns 0, or -1 with errno set
-   (EAGAIN: peer's queue full; EHOSTUNREACH: unknown route with ZMQ_ROUTER_MANDATORY); on
-   failure nothing was sent. */
-int proto_envelope_send(void *socket, zmq_msg_t *route, proto_command_t command,
-                        const uint8_t *header, size_t header_size, zmq_msg_t *payload, int flags);
+/* Starts an envelope frame in buffer (initialised here): signature and command. Encode the
+   header into the same buffer next, e.g. proto_reply_encode(&reply, buffer). */
+void proto_envelope_begin(proto_buffer_t *buffer, proto_command_t command);
+
+/* Sends one message. route may be NULL (DEALER side); it is copied, not consumed. envelope
+   (from proto_envelope_begin + an encoder) is copied. payload, when not NULL, is moved into the
+   message (the caller's zmq_msg_t is left empty, still to be closed). flags: ZMQ_DONTWAIT or 0.
+   Returns 0, or -1 with errno set (EAGAIN: peer's queue full; EHOSTUNREACH: unknown route with
+   ZMQ_ROUTER_MANDATORY; ENOMEM: the envelope failed to encode); on failure nothing was sent. */
+int proto_envelope_send(void *socket, zmq_msg_t *route, const proto_buffer_t *envelope,
+                        zmq_msg_t *payload, int flags);
+
+/* Encodes header struct `value` of message type msg_type after command into a stack buffer
+   and sends it without payload; evaluates to proto_envelope_send's result. */
+#define PROTO_SEND_HEADER(socket, route, command, msg_type, value, flags)                        \
+    __extension__({                                                                              \
+        proto_buffer_t buffer_;                                                                  \
+        proto_envelope_begin(&buffer_, (command));                                               \
+        proto_##msg_type##_encode((value), &buffer_);                                            \
+        int rc_ = proto_envelope_send((socket), (route), &buffer_, NULL, (flags));               \
+        proto_buffer_release(&buffer_);                                                          \
+        rc_;                                                                                     \
+    })
 
 #endif

@@ -1,7 +1,7 @@
 /*  fuzz_envelope.c - libFuzzer target: arbitrary bytes as a multipart message through the
     envelope check and then every header decoder, as the broker would see them.
 
-    Input layout: first byte = frame count (mod 6), then each frame as a 1-byte length and that
+    Input layout: first byte = frame count (mod PROTO_FRAMES_MAX + 1), then each frame as a 1-byte length and that
     many bytes (the last frame takes whatever remains). Also feeds the raw input to every
     message decoder directly. Any crash, leak, overread or UB is a finding. */
 #include "../../proto/proto.h"
@@ -15,10 +15,10 @@
         proto_##msg##_t *m = malloc(sizeof *m);                                                  \
         proto_decode_error_t err;                                                                \
         if (m && proto_##msg##_decode(m, data, size, &err) == 0) {                               \
-            uint8_t *again;                                                                      \
-            size_t again_size;                                                                   \
-            if (proto_##msg##_encode(m, &again, &again_size) == 0)                               \
-                free(again);                                                                     \
+            proto_buffer_t again;                                                                \
+            proto_buffer_init(&again);                                                           \
+            proto_##msg##_encode(m, &again);                                                     \
+            proto_buffer_release(&again);                                                        \
         }                                                                                        \
         free(m);                                                                                 \
     }

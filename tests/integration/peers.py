@@ -7,6 +7,12 @@ SIGNATURE = b"PARLEY1"
 READY, REQUEST, REPLY, ERROR, HEARTBEAT, DISCONNECT, DRAIN = range(1, 8)
 
 
+def envelope(command, header, signature=SIGNATURE):
+    """The first frame of every message: signature, command byte, MessagePack header."""
+    packed = header if isinstance(header, bytes) else msgpack.packb(header)
+    return signature + bytes([command]) + packed
+
+
 class RawPeer:
     def __init__(self, endpoint, socket_type=zmq.DEALER):
         self.ctx = zmq.Context.instance()
@@ -15,7 +21,7 @@ class RawPeer:
         self.sock.connect(endpoint)
 
     def send(self, command, header, payload=None, signature=SIGNATURE):
-        frames = [signature, bytes([command]), msgpack.packb(header)]
+        frames = [envelope(command, header, signature)]
         if payload is not None:
             frames.append(payload)
         self.sock.send_multipart(frames)
@@ -27,8 +33,9 @@ class RawPeer:
         if not self.sock.poll(timeout_ms):
             return None
         frames = self.sock.recv_multipart()
-        header = msgpack.unpackb(frames[2], raw=False) if len(frames) > 2 else None
-        return frames[1][0], header, frames[3] if len(frames) > 3 else None
+        assert frames[0][:7] == SIGNATURE
+        header = msgpack.unpackb(frames[0][8:], raw=False)
+        return frames[0][7], header, frames[1] if len(frames) > 1 else None
 
     def close(self):
         self.sock.close()

@@ -9,7 +9,7 @@ import msgpack
 import zmq
 
 from conftest import wait_for
-from peers import ERROR, REQUEST, RawPeer, echo_payload
+from peers import ERROR, HEARTBEAT, REQUEST, RawPeer, echo_payload, envelope
 
 MAX_FRAME = 65536
 
@@ -31,26 +31,30 @@ def test_hostile_frames_leave_broker_serving_and_are_counted(cluster_factory):
     rng = random.Random(1234)
     peer = RawPeer(c.endpoint)
 
-    for _ in range(20):                          # random bytes, one frame
-        peer.send_frames([rng.randbytes(rng.randint(1, 200))])
-    for _ in range(15):                          # three random frames
-        peer.send_frames([rng.randbytes(9), b"\x02", rng.randbytes(30)])
+    for _ in range(20):                          # random bytes, one to three frames
+        peer.send_frames([rng.randbytes(rng.randint(1, 200)) for _ in range(rng.randint(1, 3))])
     good_header = {"id": 1, "service": "echo", "type": "echo.request", "timeout_ms": 1000}
     packed = msgpack.packb(good_header)
+    for _ in range(10):                          # a REQUEST without its payload frame
+        peer.send_frames([envelope(REQUEST, packed)])
+    for _ in range(5):                           # a HEARTBEAT with a payload it cannot have
+        peer.send_frames([envelope(HEARTBEAT, {}), b"extra"])
+    for _ in range(5):                           # far too many frames
+        peer.send_frames([envelope(REQUEST, packed)] + [b"x"] * 6)
     for cut in range(1, 11):                     # truncated msgpack header
-        peer.send_frames([b"PARLEY1", bytes([REQUEST]), packed[:cut], echo_payload()])
-    peer.send_frames([b"PARLEY1", bytes([REQUEST]), msgpack.packb({"id": "one"}), b""])
+        peer.send_frames([envelope(REQUEST, packed[:cut]), echo_payload()])
+    peer.send_frames([envelope(REQUEST, {"id": "one"}), b""])
     for _ in range(7):                           # another protocol version
         peer.send(REQUEST, good_header, echo_payload(), signature=b"PARLEY2")
     for _ in range(4):                           # over the protocol limit
         peer.send(REQUEST, good_header, os.urandom(MAX_FRAME + 100))
     for _ in range(3):                           # unknown command byte
-        peer.send_frames([b"PARLEY1", b"\x63", packed])
+        peer.send_frames([envelope(0x63, packed)])
 
     command, header, _ = peer.recv()             # the version mismatch is answered
     assert command == ERROR and header["code"] == "unsupported_version"
 
-    expected = {"bad_frames": 20, "bad_signature": 15, "bad_header": 11, "bad_version": 7,
+    expected = {"bad_frames": 20, "bad_signature": 20, "bad_header": 11, "bad_version": 7,
                 "oversized": 4, "bad_command": 3}
 
     def counted():

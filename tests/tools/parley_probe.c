@@ -8,14 +8,16 @@
       parley-probe --requests 1000 --concurrency 50 [--delay-ms 0] [--timeout-ms 5000]
                    [--service echo] [--fail-code CODE] [--size BYTES] [--events N]
 
-    --events N also publishes N events on topic "probe.<pid>" while subscribed to it, and
-    reports how many came back. */
+    --events N also subscribes to topic "probe.<pid>", publishes "probe.ping" events every 50 ms
+    until one comes back (the subscription has then reached the publisher through the broker),
+    then publishes N "probe.event" events and reports how many came back. */
 #include "../../common/bus_client.h"
 #include "../../common/latency_histogram.h"
 #include "../../common/plog.h"
 #include "../../proto/proto.h"
 
 #include <getopt.h>
+#include <string.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -38,7 +40,8 @@ typedef struct {
     json_t *errors;                 /* code -> count */
     json_t *instances;              /* instance -> count */
     latency_histogram_t *latency;
-    long events_received;
+    long events_received, pings_sent, pings_received;
+    bool subscribed;                /* a ping came back */
     char topic[64];
     int64_t begin_ms;
 } s_probe_t;
@@ -105,10 +108,19 @@ static void s_on_event(bus_client_t *client, const char *topic, size_t topic_siz
     (void)client;
     (void)topic;
     (void)topic_size;
-    (void)header;
     (void)payload;
     (void)size;
-    ((s_probe_t *)arg)->events_received++;
+    s_probe_t *probe = arg;
+    if (strcmp(header->type, "probe.ping") == 0) {
+        probe->pings_received++;
+        if (!probe->subscribed) {
+            probe->subscribed = true;
+            for (long i = 0; i < probe->opt.events; i++)
+                bus_client_publish(probe->client, probe->topic, "probe.event",
+                                   (const uint8_t *)"x", 1);
+        }
+    } else
+        probe->events_received++;
 }
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -122,13 +134,14 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     return requests_done && events_done ? -1 : 0;
 }
 
-static int s_on_publish(zloop_t *loop, int timer_id, void *arg)
+static int s_on_ping(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
     s_probe_t *probe = arg;
-    for (long i = 0; i < probe->opt.events; i++)
-        bus_client_publish(probe->client, probe->topic, "probe.event", (const uint8_t *)"x", 1);
+    if (!probe->subscribed && bus_client_publish(probe->client, probe->topic, "probe.ping",
+                                                 (const uint8_t *)"p", 1) == 0)
+        probe->pings_sent++;
     return 0;
 }
 
@@ -189,7 +202,15 @@ int main(int argc, char **argv)
         ask.has_fail_code = true;
         proto_name_set(ask.fail_code, opt.fail_code);
     }
-    proto_echo_request_encode(&ask, &probe.payload, &probe.payload_size);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_echo_request_encode(&ask, &encoded) != 0 || !(probe.payload = malloc(encoded.size))) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    memcpy(probe.payload, encoded.data, encoded.size);
+    probe.payload_size = encoded.size;
+    proto_buffer_release(&encoded);
     free(data);
     probe.client = bus_client_new(&config, "probe");
     probe.loop = zloop_new();
@@ -201,7 +222,7 @@ int main(int argc, char **argv)
     if (opt.events) {
         bus_client_on_event(probe.client, s_on_event, &probe);
         bus_client_subscribe(probe.client, probe.topic);
-        zloop_timer(probe.loop, 500, 1, s_on_publish, &probe); /* let the subscription travel */
+        zloop_timer(probe.loop, 50, 0, s_on_ping, &probe);
     }
     probe.begin_ms = zclock_mono();
     s_send_next(&probe);
@@ -210,14 +231,15 @@ int main(int argc, char **argv)
     int64_t elapsed = zclock_mono() - probe.begin_ms;
     int64_t now = zclock_mono();
     json_t *report = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:f}",
+        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
         "sent", (json_int_t)probe.sent, "answered", (json_int_t)probe.answered,
         "replies", (json_int_t)probe.replies, "duplicates", (json_int_t)probe.duplicates,
         "refused", (json_int_t)probe.refused, "errors", probe.errors, "instances", probe.instances,
         "p50_us", (json_int_t)latency_histogram_percentile(probe.latency, 50, now),
         "p99_us", (json_int_t)latency_histogram_percentile(probe.latency, 99, now),
         "events_sent", (json_int_t)opt.events, "events_received",
-        (json_int_t)probe.events_received, "elapsed_ms", (json_int_t)elapsed, "rps",
+        (json_int_t)probe.events_received, "pings_received", (json_int_t)probe.pings_received,
+        "elapsed_ms", (json_int_t)elapsed, "rps",
         elapsed > 0 ? (double)probe.answered * 1000.0 / (double)elapsed : 0.0);
     char *text = json_dumps(report, JSON_COMPACT | JSON_SORT_KEYS);
     printf("%s\n", text);

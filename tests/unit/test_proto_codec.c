@@ -13,9 +13,11 @@ static void test_request_round_trip(void **state)
     proto_request_t in = {.id = 1ull << 40, .timeout_ms = 2500};
     proto_name_set(in.service, "jira");
     proto_name_set(in.type, "conversation.start");
-    uint8_t *data;
-    size_t size;
-    assert_int_equal(proto_request_encode(&in, &data, &size), 0);
+    proto_buffer_t buffer;
+    proto_buffer_init(&buffer);
+    assert_int_equal(proto_request_encode(&in, &buffer), 0);
+    const uint8_t *data = buffer.data;
+    size_t size = buffer.size;
     proto_request_t out;
     proto_decode_error_t err;
     assert_int_equal(proto_request_decode(&out, data, size, &err), 0);
@@ -26,7 +28,7 @@ static void test_request_round_trip(void **state)
     /* every strict prefix is refused, never read past */
     for (size_t cut = 0; cut < size; cut++)
         assert_int_equal(proto_request_decode(&out, data, cut, &err), -1);
-    free(data);
+    proto_buffer_release(&buffer);
 }
 
 static void test_optional_fields_and_borrowed_bytes(void **state)
@@ -35,23 +37,25 @@ static void test_optional_fields_and_borrowed_bytes(void **state)
     const char *message = "queue full";
     proto_error_t in = {.id = 7, .has_message = true, .message = message, .message_len = 10};
     proto_name_set(in.code, "overloaded");
-    uint8_t *data;
-    size_t size;
-    assert_int_equal(proto_error_encode(&in, &data, &size), 0);
+    proto_buffer_t buffer;
+    proto_buffer_init(&buffer);
+    assert_int_equal(proto_error_encode(&in, &buffer), 0);
+    const uint8_t *data = buffer.data;
+    size_t size = buffer.size;
     proto_error_t out;
     assert_int_equal(proto_error_decode(&out, data, size, NULL), 0);
     assert_true(out.has_message);
     assert_int_equal(out.message_len, 10);
     assert_memory_equal(out.message, message, 10);
     assert_true(out.message >= (const char *)data && out.message < (const char *)data + size);
-    free(data);
+    proto_buffer_release(&buffer);
 
     proto_error_t bare = {.id = 0};
     proto_name_set(bare.code, "x");
-    assert_int_equal(proto_error_encode(&bare, &data, &size), 0);
-    assert_int_equal(proto_error_decode(&out, data, size, NULL), 0);
+    assert_int_equal(proto_error_encode(&bare, &buffer), 0);
+    assert_int_equal(proto_error_decode(&out, buffer.data, buffer.size, NULL), 0);
     assert_false(out.has_message);
-    free(data);
+    proto_buffer_release(&buffer);
 }
 
 static void test_heartbeat_counters_round_trip(void **state)
@@ -64,14 +68,19 @@ static void test_heartbeat_counters_round_trip(void **state)
         snprintf(in->counters[i].name, sizeof in->counters[i].name, "c%d", i);
         in->counters[i].value = (uint64_t)i * 1000000007ull;
     }
-    uint8_t *data;
-    size_t size;
-    assert_int_equal(proto_heartbeat_encode(in, &data, &size), 0);
-    assert_int_equal(proto_heartbeat_decode(out, data, size, NULL), 0);
-    assert_int_equal(out->counters_count, 3);
+    proto_buffer_t buffer;
+    proto_buffer_init(&buffer);
+    for (int i = 3; i < PROTO_COUNTERS_MAX; i++) /* big enough to outgrow the inline storage */
+        snprintf(in->counters[i].name, sizeof in->counters[i].name, "counter_number_%d", i);
+    in->counters_count = PROTO_COUNTERS_MAX;
+    assert_int_equal(proto_heartbeat_encode(in, &buffer), 0);
+    assert_true(buffer.size > PROTO_BUFFER_INLINE);
+    assert_int_equal(proto_heartbeat_decode(out, buffer.data, buffer.size, NULL), 0);
+    assert_int_equal(out->counters_count, PROTO_COUNTERS_MAX);
     assert_string_equal(out->counters[2].name, "c2");
     assert_true(out->counters[2].value == 2 * 1000000007ull);
-    free(data);
+    assert_string_equal(out->counters[63].name, "counter_number_63");
+    proto_buffer_release(&buffer);
     free(in);
     free(out);
 }

@@ -30,28 +30,35 @@ static proto_reject_t s_parse(int count, const char **parts, const size_t *sizes
 static void test_envelope_checks_shape(void **state)
 {
     (void)state;
-    const char request = PROTO_REQUEST, heartbeat = PROTO_HEARTBEAT, bogus = 99;
-    const char *ok[] = {"id", "PARLEY1", &request, "\x80", "payload"};
-    const size_t ok_sizes[] = {2, 7, 1, 1, 7};
-    assert_int_equal(s_parse(5, ok, ok_sizes, 1024), PROTO_OK);
-    assert_int_equal(s_parse(4, ok, ok_sizes, 1024), PROTO_BAD_FRAMES); /* no payload */
-    assert_int_equal(s_parse(5, ok, ok_sizes, 10), PROTO_OVERSIZED);
+    const char *ok[] = {"id", "PARLEY1\x02\x80", "payload"};
+    const size_t ok_sizes[] = {2, 9, 7};
+    assert_int_equal(s_parse(3, ok, ok_sizes, 1024), PROTO_OK);
+    assert_int_equal(s_parse(2, ok, ok_sizes, 1024), PROTO_BAD_FRAMES); /* no payload */
+    assert_int_equal(s_parse(3, ok, ok_sizes, 10), PROTO_OVERSIZED);
 
-    const char *v2[] = {"id", "PARLEY2", &request, "\x80", "p"};
-    const size_t v2_sizes[] = {2, 7, 1, 1, 1};
-    assert_int_equal(s_parse(5, v2, v2_sizes, 1024), PROTO_BAD_VERSION);
+    const char *v2[] = {"id", "PARLEY2\x02\x80", "p"};
+    assert_int_equal(s_parse(3, v2, ok_sizes, 1024), PROTO_BAD_VERSION);
 
-    const char *http[] = {"id", "GET / HTTP/1.1", &request, "\x80", "p"};
-    const size_t http_sizes[] = {2, 14, 1, 1, 1};
-    assert_int_equal(s_parse(5, http, http_sizes, 1024), PROTO_BAD_SIGNATURE);
+    const char *http[] = {"id", "GET / HTTP/1.1", "p"};
+    const size_t http_sizes[] = {2, 14, 1};
+    assert_int_equal(s_parse(3, http, http_sizes, 1024), PROTO_BAD_SIGNATURE);
 
-    const char *bad_cmd[] = {"id", "PARLEY1", &bogus, "\x80"};
-    const size_t bad_cmd_sizes[] = {2, 7, 1, 1};
-    assert_int_equal(s_parse(4, bad_cmd, bad_cmd_sizes, 1024), PROTO_BAD_COMMAND);
+    const char *short_sig[] = {"id", "PARL"};
+    const size_t short_sizes[] = {2, 4};
+    assert_int_equal(s_parse(2, short_sig, short_sizes, 1024), PROTO_BAD_SIGNATURE);
 
-    const char *hb_with_payload[] = {"id", "PARLEY1", &heartbeat, "\x80", "extra"};
-    const size_t hb_sizes[] = {2, 7, 1, 1, 5};
-    assert_int_equal(s_parse(5, hb_with_payload, hb_sizes, 1024), PROTO_BAD_FRAMES);
+    const char *no_command[] = {"id", "PARLEY1"};
+    const size_t no_command_sizes[] = {2, 7};
+    assert_int_equal(s_parse(2, no_command, no_command_sizes, 1024), PROTO_BAD_COMMAND);
+
+    const char *bad_cmd[] = {"id", "PARLEY1\x63\x80"};
+    const size_t bad_cmd_sizes[] = {2, 9};
+    assert_int_equal(s_parse(2, bad_cmd, bad_cmd_sizes, 1024), PROTO_BAD_COMMAND);
+
+    const char *hb_with_payload[] = {"id", "PARLEY1\x05\x80", "extra"};
+    const size_t hb_sizes[] = {2, 9, 5};
+    assert_int_equal(s_parse(3, hb_with_payload, hb_sizes, 1024), PROTO_BAD_FRAMES);
+    assert_int_equal(s_parse(2, hb_with_payload, hb_sizes, 1024), PROTO_OK);
     assert_int_equal(s_parse(1, ok, ok_sizes, 1024), PROTO_BAD_FRAMES);
 }
 
@@ -65,8 +72,12 @@ static void test_envelope_send_and_receive(void **state)
     zmq_msg_t payload;
     zmq_msg_init_size(&payload, 3);
     memcpy(zmq_msg_data(&payload), "abc", 3);
-    const uint8_t header[] = {0x80};
-    assert_int_equal(proto_envelope_send(a, NULL, PROTO_REPLY, header, 1, &payload, 0), 0);
+    proto_reply_t reply = {.id = 42};
+    proto_buffer_t envelope;
+    proto_envelope_begin(&envelope, PROTO_REPLY);
+    assert_int_equal(proto_reply_encode(&reply, &envelope), 0);
+    assert_int_equal(proto_envelope_send(a, NULL, &envelope, &payload, 0), 0);
+    proto_buffer_release(&envelope);
     zmq_msg_close(&payload);
 
     proto_frames_t frames;
@@ -75,6 +86,9 @@ static void test_envelope_send_and_receive(void **state)
     assert_int_equal(proto_envelope_parse(&frames, false, 1024, &env), PROTO_OK);
     assert_int_equal(env.command, PROTO_REPLY);
     assert_int_equal(zmq_msg_size(env.payload), 3);
+    proto_reply_t decoded;
+    assert_int_equal(proto_reply_decode(&decoded, env.header, env.header_size, NULL), 0);
+    assert_int_equal(decoded.id, 42);
     proto_frames_close(&frames);
 
     /* a message of many frames is drained whole: the next one starts clean */

@@ -34,14 +34,13 @@ static void s_answer(s_echo_t *echo, worker_request_t *request)
     }
     proto_echo_reply_t reply = {.data = ask.data, .data_len = ask.data_len};
     proto_name_set(reply.instance, echo->instance);
-    uint8_t *encoded;
-    size_t encoded_size;
-    if (proto_echo_reply_encode(&reply, &encoded, &encoded_size) != 0) {
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_echo_reply_encode(&reply, &encoded) != 0)
         worker_reply_error(echo->worker, &request, "internal", "out of memory");
-        return;
-    }
-    worker_reply(echo->worker, &request, encoded, encoded_size);
-    free(encoded);
+    else
+        worker_reply(echo->worker, &request, encoded.data, encoded.size);
+    proto_buffer_release(&encoded);
 }
 
 static int s_on_delay_done(zloop_t *loop, int timer_id, void *arg)
