@@ -37,7 +37,8 @@ static void test_envelope_checks_shape(void **state)
     assert_int_equal(s_parse(3, ok, ok_sizes, 10), PROTO_OVERSIZED);
 
     const char *v2[] = {"id", "PARLEY2\x02\x80", "p"};
-    assert_int_equal(s_parse(3, v2, ok_sizes, 1024), PROTO_BAD_VERSION);
+    const size_t v2_sizes[] = {2, 9, 1};
+    assert_int_equal(s_parse(3, v2, v2_sizes, 1024), PROTO_BAD_VERSION);
 
     const char *http[] = {"id", "GET / HTTP/1.1", "p"};
     const size_t http_sizes[] = {2, 14, 1};
