@@ -7,7 +7,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libczmq libzmq msgpack jansson
+PKGS     := libczmq libzmq msgpack jansson libcurl hiredis
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -16,6 +16,7 @@ LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
 ECHO_SRC   := $(wildcard workers/echo/*.c)
 PROBE_SRC  := tests/tools/parley_probe.c
+STORE_PROBE_SRC := tests/tools/store_probe.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 
@@ -23,7 +24,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB     := $(BUILD)/libparley.a
 BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-probe \
-           $(BUILD)/bin/unit-tests
+           $(BUILD)/bin/store-probe $(BUILD)/bin/unit-tests
 BENCHES := $(BUILD)/bin/parley-bench
 
 .PHONY: all deps test run bench sanitize unit fuzz integration clean format
@@ -49,13 +50,17 @@ $(BUILD)/bin/parley-probe: $(call obj,$(PROBE_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bin/store-probe: $(call obj,$(STORE_PROBE_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bin/unit-tests: $(call obj,$(UNIT_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(BUILD)/bin/parley-bench: $(call obj,$(BENCH_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/deps.sh
@@ -82,7 +87,8 @@ bench: deps all $(BENCHES)
 	@scripts/bench.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PROBE_SRC) $(UNIT_SRC) $(BENCH_SRC) \
+	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PROBE_SRC) $(STORE_PROBE_SRC) \
+	  $(UNIT_SRC) $(BENCH_SRC) \
 	  $(wildcard proto/*.h common/*.h broker/*.h workers/*/*.h)
 
 clean:

@@ -1,0 +1,258 @@
+/*  redis_client.c - see redis_client.h.
+
+    Owns one redisContext (NULL while disconnected). */
+#include "redis_client.h"
+#include "plog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define T redis_client_config_t
+const config_option_t redis_client_config_options[] = {
+    CONFIG_STR_OPTION("PARLEY_REDIS_URL", T, url, "redis://127.0.0.1:6379/0",
+                      "Redis URL: redis://[:password@]host[:port][/db]"),
+    CONFIG_INT_OPTION("PARLEY_REDIS_TIMEOUT_MS", T, timeout_ms, "1000", 10, 60000,
+                      "time limit of one Redis command (ms)"),
+    CONFIG_INT_OPTION("PARLEY_REDIS_CONNECT_TIMEOUT_MS", T, connect_timeout_ms, "1000", 10,
+                      60000, "time limit to connect to Redis (ms)"),
+};
+#undef T
+const size_t redis_client_config_option_count =
+    sizeof redis_client_config_options / sizeof redis_client_config_options[0];
+
+struct redis_client_t {
+    redis_client_config_t config;
+    char host[128];
+    int port;
+    int db;
+    char password[128];
+    redisContext *context;
+    char error[320];
+};
+
+/* hiredis's own reply constructors, wrapped so that a hostile array length fails instead of
+   allocating gigabytes. Filled once from a reader's defaults. */
+static redisReplyObjectFunctions *s_defaults;
+static redisReplyObjectFunctions s_guarded;
+
+static void *s_create_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > REDIS_CLIENT_MAX_ELEMENTS)
+        return NULL; /* hiredis reports it as an error; the connection is then dropped */
+    return s_defaults->createArray(task, elements);
+}
+
+static int s_guard_replies(redisContext *context)
+{
+    if (!s_defaults) {
+        s_defaults = context->reader->fn;
+        s_guarded = *s_defaults;
+        s_guarded.createArray = s_create_array;
+    }
+    context->reader->fn = &s_guarded;
+    return 0;
+}
+
+/* Parses redis://[:password@]host[:port][/db]. Returns 0 or -1 with why in error. */
+static int s_parse_url(redis_client_t *self, const char *url, char *error, size_t error_size)
+{
+    const char *p = url;
+    if (strncmp(p, "redis://", 8) != 0) {
+        snprintf(error, error_size, "Redis URL must start with redis://");
+        return -1;
+    }
+    p += 8;
+    const char *at = strchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *secret = colon ? colon + 1 : p;
+        size_t len = (size_t)(at - secret);
+        if (len >= sizeof self->password) {
+            snprintf(error, error_size, "Redis password too long");
+            return -1;
+        }
+        memcpy(self->password, secret, len);
+        self->password[len] = '\0';
+        p = at + 1;
+    }
+    size_t host_len = strcspn(p, ":/");
+    if (host_len == 0 || host_len >= sizeof self->host) {
+        snprintf(error, error_size, "Redis URL has no valid host");
+        return -1;
+    }
+    memcpy(self->host, p, host_len);
+    self->host[host_len] = '\0';
+    p += host_len;
+    self->port = 6379;
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > 65535) {
+            snprintf(error, error_size, "Redis URL has an invalid port");
+            return -1;
+        }
+        self->port = (int)port;
+        p = end;
+    }
+    if (*p == '/' && p[1]) {
+        char *end;
+        long db = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end || db < 0 || db > 1000) {
+            snprintf(error, error_size, "Redis URL has an invalid database number");
+            return -1;
+        }
+        self->db = (int)db;
+    } else if (*p && strcmp(p, "/") != 0) {
+        snprintf(error, error_size, "Redis URL has trailing characters");
+        return -1;
+    }
+    return 0;
+}
+
+redis_client_t *redis_client_new(const redis_client_config_t *config, char *error,
+                                 size_t error_size)
+{
+    redis_client_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    if (s_parse_url(self, config->url, error, error_size) != 0) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+static void s_disconnect(redis_client_t *self)
+{
+    if (self->context) {
+        redisFree(self->context);
+        self->context = NULL;
+    }
+}
+
+void redis_client_destroy(redis_client_t **self_p)
+{
+    redis_client_t *self = *self_p;
+    if (!self)
+        return;
+    s_disconnect(self);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *redis_client_error(const redis_client_t *self)
+{
+    return self->error;
+}
+
+int redis_client_connected(const redis_client_t *self)
+{
+    return self->context != NULL;
+}
+
+static struct timeval s_timeval(int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return tv;
+}
+
+/* Runs a setup command on a fresh connection; returns 0 when it answered OK. */
+static int s_setup(redis_client_t *self, int argc, const char **argv)
+{
+    redisReply *reply = redisCommandArgv(self->context, argc, argv, NULL);
+    int ok = reply && reply->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        snprintf(self->error, sizeof self->error, "%s failed: %s", argv[0],
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str : self->context->errstr);
+    if (reply)
+        freeReplyObject(reply);
+    return ok ? 0 : -1;
+}
+
+static int s_connect(redis_client_t *self)
+{
+    if (self->context)
+        return 0;
+    redisContext *context = redisConnectWithTimeout(
+        self->host, self->port, s_timeval(self->config.connect_timeout_ms));
+    if (!context || context->err) {
+        snprintf(self->error, sizeof self->error, "connect %s:%d: %s", self->host, self->port,
+                 context ? context->errstr : "out of memory");
+        if (context)
+            redisFree(context);
+        return -1;
+    }
+    redisSetTimeout(context, s_timeval(self->config.timeout_ms));
+    redisEnableKeepAlive(context);
+    s_guard_replies(context);
+    self->context = context;
+    char db[16];
+    snprintf(db, sizeof db, "%d", self->db);
+    const char *auth[] = {"AUTH", self->password};
+    const char *select[] = {"SELECT", db};
+    if ((*self->password && s_setup(self, 2, auth) != 0) ||
+        (self->db && s_setup(self, 2, select) != 0)) {
+        s_disconnect(self);
+        return -1;
+    }
+    return 0;
+}
+
+/* After a failed read or write: remember why and drop the connection. */
+static void s_failed(redis_client_t *self)
+{
+    snprintf(self->error, sizeof self->error, "redis %s:%d: %s", self->host, self->port,
+             self->context && self->context->errstr[0] ? self->context->errstr : "no reply");
+    s_disconnect(self);
+}
+
+redisReply *redis_client_command(redis_client_t *self, int argc, const char **argv,
+                                 const size_t *argv_len)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int was_connected = self->context != NULL;
+        if (s_connect(self) != 0)
+            return NULL;
+        redisReply *reply = redisCommandArgv(self->context, argc, argv, argv_len);
+        if (reply)
+            return reply;
+        s_failed(self);
+        if (!was_connected)
+            break; /* a fresh connection failed: no point trying again at once */
+    }
+    return NULL;
+}
+
+int redis_client_pipeline(redis_client_t *self, int count, const int *argcs,
+                          const char *const *const *argvs, const size_t *const *lens,
+                          redisReply **replies)
+{
+    for (int i = 0; i < count; i++)
+        replies[i] = NULL;
+    if (s_connect(self) != 0)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (redisAppendCommandArgv(self->context, argcs[i], (const char **)argvs[i],
+                                   lens ? lens[i] : NULL) != REDIS_OK) {
+            s_failed(self);
+            return -1;
+        }
+    for (int i = 0; i < count; i++) {
+        void *reply = NULL;
+        if (redisGetReply(self->context, &reply) != REDIS_OK || !reply) {
+            for (int j = 0; j < i; j++) {
+                freeReplyObject(replies[j]);
+                replies[j] = NULL;
+            }
+            s_failed(self);
+            return -1;
+        }
+        replies[i] = reply;
+    }
+    return 0;
+}
