@@ -15,6 +15,7 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
 ECHO_SRC   := $(wildcard workers/echo/*.c)
+PRESENCE_SRC := $(wildcard workers/presence/*.c)
 PROBE_SRC  := tests/tools/parley_probe.c
 STORE_PROBE_SRC := tests/tools/store_probe.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
@@ -23,7 +24,8 @@ BENCH_SRC  := $(wildcard bench/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB     := $(BUILD)/libparley.a
-BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-probe \
+BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-presence \
+           $(BUILD)/bin/parley-probe \
            $(BUILD)/bin/store-probe $(BUILD)/bin/unit-tests
 BENCHES := $(BUILD)/bin/parley-bench
 
@@ -43,6 +45,10 @@ $(BUILD)/bin/parley-broker: $(call obj,$(BROKER_SRC)) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-echo: $(call obj,$(ECHO_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/parley-presence: $(call obj,$(PRESENCE_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -87,7 +93,7 @@ bench: deps all $(BENCHES)
 	@scripts/bench.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PROBE_SRC) $(STORE_PROBE_SRC) \
+	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PRESENCE_SRC) $(PROBE_SRC) $(STORE_PROBE_SRC) \
 	  $(UNIT_SRC) $(BENCH_SRC) \
 	  $(wildcard proto/*.h common/*.h broker/*.h workers/*/*.h)
 

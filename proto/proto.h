@@ -27,6 +27,8 @@
 #define PROTO_CAPACITY_MAX 10000     /* requests one worker may hold at once */
 #define PROTO_TIMEOUT_MAX_MS 3600000 /* one hour */
 #define PROTO_PAYLOAD_MAX (16u << 20)
+#define PROTO_PROJECTS_MAX 32        /* projects one agent serves, in one message */
+#define PROTO_SOCKETS_MAX 512        /* sockets in one batched heartbeat */
 
 typedef struct {
     const char *field;  /* the offending field, or "" for the message as a whole */
@@ -70,6 +72,9 @@ void proto_buffer_release(proto_buffer_t *self);
     uint32_t n##_len;
 #define PROTO_MEMBER_COUNTERS(n, a, b)                                                           \
     proto_counter_t n[b];                                                                        \
+    uint32_t n##_count;
+#define PROTO_MEMBER_NAMES(n, a, b)                                                              \
+    char n[b][PROTO_NAME_MAX + 1];                                                               \
     uint32_t n##_count;
 #define PROTO_MEMBER(kind, n, a, b, presence) PROTO_MEMBER_##kind(n, a, b) bool has_##n;
 

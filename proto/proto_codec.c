@@ -157,6 +157,21 @@ static const char *s_decode_counters(proto_reader_t *r, proto_counter_t *out, ui
     return NULL;
 }
 
+static const char *s_decode_names(proto_reader_t *r, char (*out)[PROTO_NAME_MAX + 1],
+                                  uint32_t *count, uint64_t min, uint64_t max)
+{
+    uint32_t n;
+    if (proto_read_array(r, &n))
+        return "wrong type";
+    if (n < min || n > max)
+        return n < min ? "too few entries" : "too many entries";
+    for (uint32_t i = 0; i < n; i++)
+        if (s_decode_name(r, out[i], 1, PROTO_NAME_MAX))
+            return "invalid entry";
+    *count = n;
+    return NULL;
+}
+
 #define PROTO_DECODE_U64(n, a, b) s_decode_u64(&r, &self->n, a, b)
 #define PROTO_DECODE_U32(n, a, b) s_decode_u32(&r, &self->n, a, b)
 #define PROTO_DECODE_BOOL(n, a, b) s_decode_bool(&r, &self->n)
@@ -164,6 +179,7 @@ static const char *s_decode_counters(proto_reader_t *r, proto_counter_t *out, ui
 #define PROTO_DECODE_TEXT(n, a, b) s_decode_text(&r, &self->n, &self->n##_len, b)
 #define PROTO_DECODE_BIN(n, a, b) s_decode_bin(&r, &self->n, &self->n##_len, a, b)
 #define PROTO_DECODE_COUNTERS(n, a, b) s_decode_counters(&r, self->n, &self->n##_count, b)
+#define PROTO_DECODE_NAMES(n, a, b) s_decode_names(&r, self->n, &self->n##_count, a, b)
 
 #define PROTO_DECODE_FIELD(kind, n, a, b, presence)                                              \
     if (key_len == sizeof(#n) - 1 && memcmp(key, #n, key_len) == 0) {                            \
@@ -199,6 +215,17 @@ static int s_pack_counters(msgpack_packer *pk, const proto_counter_t *c, uint32_
     return rc;
 }
 
+static int s_pack_names(msgpack_packer *pk, const char (*names)[PROTO_NAME_MAX + 1], uint32_t n,
+                        uint32_t max)
+{
+    if (n > max)
+        n = max;
+    int rc = msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++)
+        rc |= s_pack_key(pk, names[i]);
+    return rc;
+}
+
 #define PROTO_ENCODE_U64(n, b) msgpack_pack_uint64(&pk, self->n)
 #define PROTO_ENCODE_U32(n, b) msgpack_pack_uint32(&pk, self->n)
 #define PROTO_ENCODE_BOOL(n, b) (self->n ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk))
@@ -208,6 +235,7 @@ static int s_pack_counters(msgpack_packer *pk, const proto_counter_t *c, uint32_
 #define PROTO_ENCODE_BIN(n, b)                                                                   \
     (msgpack_pack_bin(&pk, self->n##_len) | msgpack_pack_bin_body(&pk, self->n, self->n##_len))
 #define PROTO_ENCODE_COUNTERS(n, b) s_pack_counters(&pk, self->n, self->n##_count, b)
+#define PROTO_ENCODE_NAMES(n, b) s_pack_names(&pk, self->n, self->n##_count, b)
 
 #define PROTO_PRESENT_REQ(flag) 1
 #define PROTO_PRESENT_OPT(flag) (flag)
