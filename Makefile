@@ -18,6 +18,7 @@ ECHO_SRC   := $(wildcard workers/echo/*.c)
 PRESENCE_SRC := $(wildcard workers/presence/*.c)
 PROBE_SRC  := tests/tools/parley_probe.c
 STORE_PROBE_SRC := tests/tools/store_probe.c
+PRESENCE_SIM_SRC := tests/tools/presence_sim.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 
@@ -26,7 +27,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB     := $(BUILD)/libparley.a
 BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-presence \
            $(BUILD)/bin/parley-probe \
-           $(BUILD)/bin/store-probe $(BUILD)/bin/unit-tests
+           $(BUILD)/bin/store-probe $(BUILD)/bin/presence-sim $(BUILD)/bin/unit-tests
 BENCHES := $(BUILD)/bin/parley-bench
 
 .PHONY: all deps test run bench sanitize unit fuzz integration clean format
@@ -57,6 +58,10 @@ $(BUILD)/bin/parley-probe: $(call obj,$(PROBE_SRC)) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/store-probe: $(call obj,$(STORE_PROBE_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/presence-sim: $(call obj,$(PRESENCE_SIM_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -93,7 +98,8 @@ bench: deps all $(BENCHES)
 	@scripts/bench.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PRESENCE_SRC) $(PROBE_SRC) $(STORE_PROBE_SRC) \
+	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PRESENCE_SRC) $(PROBE_SRC) \
+	  $(STORE_PROBE_SRC) $(PRESENCE_SIM_SRC) \
 	  $(UNIT_SRC) $(BENCH_SRC) \
 	  $(wildcard proto/*.h common/*.h broker/*.h workers/*/*.h)
 
