@@ -10,5 +10,6 @@ int main(void)
     failed += test_deadline_heap_group();
     failed += test_latency_histogram_group();
     failed += test_config_group();
+    failed += test_secrets_group();
     return failed ? 1 : 0;
 }

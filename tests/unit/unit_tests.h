@@ -15,5 +15,6 @@ int test_proto_envelope_group(void);
 int test_deadline_heap_group(void);
 int test_latency_histogram_group(void);
 int test_config_group(void);
+int test_secrets_group(void);
 
 #endif
