@@ -16,6 +16,7 @@ LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
 ECHO_SRC   := $(wildcard workers/echo/*.c)
 PRESENCE_SRC := $(wildcard workers/presence/*.c)
+PARLEYCTL_SRC := $(wildcard parleyctl/*.c)
 PROBE_SRC  := tests/tools/parley_probe.c
 STORE_PROBE_SRC := tests/tools/store_probe.c
 PRESENCE_SIM_SRC := tests/tools/presence_sim.c
@@ -26,6 +27,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB     := $(BUILD)/libparley.a
 BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-presence \
+           $(BUILD)/bin/parleyctl \
            $(BUILD)/bin/parley-probe \
            $(BUILD)/bin/store-probe $(BUILD)/bin/presence-sim $(BUILD)/bin/unit-tests
 BENCHES := $(BUILD)/bin/parley-bench
@@ -50,6 +52,10 @@ $(BUILD)/bin/parley-echo: $(call obj,$(ECHO_SRC)) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-presence: $(call obj,$(PRESENCE_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/parleyctl: $(call obj,$(PARLEYCTL_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -99,7 +105,7 @@ bench: deps all $(BENCHES)
 
 format:
 	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PRESENCE_SRC) $(PROBE_SRC) \
-	  $(STORE_PROBE_SRC) $(PRESENCE_SIM_SRC) \
+	  $(STORE_PROBE_SRC) $(PRESENCE_SIM_SRC) $(PARLEYCTL_SRC) \
 	  $(UNIT_SRC) $(BENCH_SRC) \
 	  $(wildcard proto/*.h common/*.h broker/*.h workers/*/*.h)
 

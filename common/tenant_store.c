@@ -1,0 +1,258 @@
+/*  tenant_store.c - see tenant_store.h. */
+#include "tenant_store.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void s_wipe(char **secret)
+{
+    if (*secret) {
+        OPENSSL_cleanse(*secret, strlen(*secret));
+        free(*secret);
+        *secret = NULL;
+    }
+}
+
+void tenant_clear(tenant_t *tenant)
+{
+    s_wipe(&tenant->shared_secret);
+    s_wipe(&tenant->api_token);
+}
+
+void tenant_project_clear(tenant_project_t *project)
+{
+    s_wipe(&project->secret_key);
+}
+
+bool tenant_visibility_valid(const char *visibility)
+{
+    static const char *modes[] = {"always", "schedule", "customer_local", "when_online"};
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
+        if (strcmp(visibility, modes[i]) == 0)
+            return true;
+    return false;
+}
+
+static json_t *s_s(const char *value)
+{
+    return json_pack("{s:s}", "S", value);
+}
+
+static json_t *s_n(int64_t value)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long)value);
+    return json_pack("{s:s}", "N", text);
+}
+
+/* Adds attribute name = sealed(value) as a binary attribute when value is set. */
+static int s_put_sealed(json_t *item, secrets_t *secrets, const char *pk, const char *sk,
+                        const char *name, const char *value)
+{
+    if (!value)
+        return 0;
+    char aad[400];
+    snprintf(aad, sizeof aad, "%s|%s|%s", pk, sk, name);
+    size_t size;
+    uint8_t *sealed = secrets_seal(secrets, aad, (const uint8_t *)value, strlen(value), &size);
+    char *text = sealed ? secrets_base64_encode(sealed, size) : NULL;
+    free(sealed);
+    if (!text)
+        return -1;
+    json_object_set_new(item, name, json_pack("{s:s}", "B", text));
+    free(text);
+    return 0;
+}
+
+/* Opens a sealed binary attribute into *out (owned). Returns 0 (also when absent), or -1. */
+static int s_get_sealed(json_t *item, secrets_t *secrets, const char *pk, const char *sk,
+                        const char *name, char **out)
+{
+    *out = NULL;
+    const char *text = json_string_value(json_object_get(json_object_get(item, name), "B"));
+    if (!text)
+        return 0;
+    char aad[400];
+    snprintf(aad, sizeof aad, "%s|%s|%s", pk, sk, name);
+    size_t size, plain_size;
+    uint8_t *sealed = secrets_base64_decode(text, &size);
+    uint8_t *plain = sealed ? secrets_open(secrets, aad, sealed, size, &plain_size) : NULL;
+    free(sealed);
+    if (!plain)
+        return -1;
+    *out = (char *)plain;
+    return 0;
+}
+
+static void s_get_s(json_t *item, const char *name, char *out, size_t size)
+{
+    const char *value = json_string_value(json_object_get(json_object_get(item, name), "S"));
+    snprintf(out, size, "%s", value ? value : "");
+}
+
+static int64_t s_get_n(json_t *item, const char *name)
+{
+    const char *value = json_string_value(json_object_get(json_object_get(item, name), "N"));
+    return value ? atoll(value) : 0;
+}
+
+/* Reads the item at pk/sk. Returns 0 with *item set, 1 when absent, or a negative status. */
+static int s_get(dynamo_t *dynamo, const char *table, const char *pk, const char *sk,
+                 json_t **item, dynamo_error_t *error)
+{
+    json_t *key = json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk);
+    int rc = dynamo_get_item(dynamo, table, key, item, error);
+    json_decref(key);
+    if (rc != 0)
+        return rc;
+    return *item ? 0 : 1;
+}
+
+static int s_put(dynamo_t *dynamo, const char *table, json_t *item, dynamo_error_t *error)
+{
+    int rc = dynamo_put_item(dynamo, table, item, NULL, NULL, error);
+    json_decref(item);
+    return rc;
+}
+
+int tenant_store_put_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                            const tenant_t *tenant, dynamo_error_t *error)
+{
+    char pk[96];
+    snprintf(pk, sizeof pk, "TENANT#%s", tenant->id);
+    json_t *item = json_pack("{s:o, s:o, s:o, s:o, s:o}", "pk", s_s(pk), "sk", s_s("META"),
+                             "base_url", s_s(tenant->base_url), "auth", s_s(tenant->auth),
+                             "installed_at", s_n(tenant->installed_at_ms));
+    if (*tenant->client_key)
+        json_object_set_new(item, "client_key", s_s(tenant->client_key));
+    if (*tenant->api_user)
+        json_object_set_new(item, "api_user", s_s(tenant->api_user));
+    if (tenant->uninstalled_at_ms)
+        json_object_set_new(item, "uninstalled_at", s_n(tenant->uninstalled_at_ms));
+    if (s_put_sealed(item, secrets, pk, "META", "shared_secret", tenant->shared_secret) ||
+        s_put_sealed(item, secrets, pk, "META", "api_token", tenant->api_token)) {
+        json_decref(item);
+        return DYNAMO_E_OTHER;
+    }
+    return s_put(dynamo, table, item, error);
+}
+
+int tenant_store_get_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                            const char *id, tenant_t *out, dynamo_error_t *error)
+{
+    memset(out, 0, sizeof *out);
+    char pk[96];
+    snprintf(pk, sizeof pk, "TENANT#%s", id);
+    json_t *item;
+    int rc = s_get(dynamo, table, pk, "META", &item, error);
+    if (rc != 0)
+        return rc;
+    snprintf(out->id, sizeof out->id, "%s", id);
+    s_get_s(item, "base_url", out->base_url, sizeof out->base_url);
+    s_get_s(item, "auth", out->auth, sizeof out->auth);
+    s_get_s(item, "client_key", out->client_key, sizeof out->client_key);
+    s_get_s(item, "api_user", out->api_user, sizeof out->api_user);
+    out->installed_at_ms = s_get_n(item, "installed_at");
+    out->uninstalled_at_ms = s_get_n(item, "uninstalled_at");
+    rc = s_get_sealed(item, secrets, pk, "META", "shared_secret", &out->shared_secret) ||
+                 s_get_sealed(item, secrets, pk, "META", "api_token", &out->api_token)
+             ? TENANT_STORE_SEALED_BROKEN
+             : 0;
+    json_decref(item);
+    if (rc)
+        tenant_clear(out);
+    return rc;
+}
+
+int tenant_store_put_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                             const tenant_project_t *project, dynamo_error_t *error)
+{
+    char pk[96], sk[96];
+    snprintf(pk, sizeof pk, "TENANT#%s", project->tenant);
+    snprintf(sk, sizeof sk, "PROJECT#%s", project->project);
+    json_t *item = json_pack("{s:o, s:o, s:o, s:o, s:{s:b}}", "pk", s_s(pk), "sk", s_s(sk),
+                             "issue_type", s_s(project->issue_type), "visibility",
+                             s_s(project->visibility), "allow_anonymous", "BOOL",
+                             project->allow_anonymous);
+    if (*project->visibility_schedule)
+        json_object_set_new(item, "visibility_schedule", s_s(project->visibility_schedule));
+    if (s_put_sealed(item, secrets, pk, sk, "secret_key", project->secret_key)) {
+        json_decref(item);
+        return DYNAMO_E_OTHER;
+    }
+    return s_put(dynamo, table, item, error);
+}
+
+int tenant_store_get_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                             const char *tenant, const char *project, tenant_project_t *out,
+                             dynamo_error_t *error)
+{
+    memset(out, 0, sizeof *out);
+    char pk[96], sk[96];
+    snprintf(pk, sizeof pk, "TENANT#%s", tenant);
+    snprintf(sk, sizeof sk, "PROJECT#%s", project);
+    json_t *item;
+    int rc = s_get(dynamo, table, pk, sk, &item, error);
+    if (rc != 0)
+        return rc;
+    snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
+    snprintf(out->project, sizeof out->project, "%s", project);
+    s_get_s(item, "issue_type", out->issue_type, sizeof out->issue_type);
+    s_get_s(item, "visibility", out->visibility, sizeof out->visibility);
+    s_get_s(item, "visibility_schedule", out->visibility_schedule,
+            sizeof out->visibility_schedule);
+    out->allow_anonymous =
+        json_is_true(json_object_get(json_object_get(item, "allow_anonymous"), "BOOL"));
+    rc = s_get_sealed(item, secrets, pk, sk, "secret_key", &out->secret_key)
+             ? TENANT_STORE_SEALED_BROKEN
+             : 0;
+    json_decref(item);
+    return rc;
+}
+
+int tenant_store_put_agent(dynamo_t *dynamo, const char *table, const tenant_agent_t *agent,
+                           dynamo_error_t *error)
+{
+    char pk[96], sk[160];
+    snprintf(pk, sizeof pk, "TENANT#%s", agent->tenant);
+    snprintf(sk, sizeof sk, "AGENT#%s", agent->account);
+    json_t *item = json_pack("{s:o, s:o}", "pk", s_s(pk), "sk", s_s(sk));
+    if (agent->project_count) {
+        json_t *set = json_array();
+        for (uint32_t i = 0; i < agent->project_count; i++)
+            json_array_append_new(set, json_string(agent->projects[i]));
+        json_object_set_new(item, "projects", json_pack("{s:o}", "SS", set));
+    }
+    if (*agent->schedule)
+        json_object_set_new(item, "schedule", s_s(agent->schedule));
+    return s_put(dynamo, table, item, error);
+}
+
+int tenant_store_get_agent(dynamo_t *dynamo, const char *table, const char *tenant,
+                           const char *account, tenant_agent_t *out, dynamo_error_t *error)
+{
+    memset(out, 0, sizeof *out);
+    char pk[96], sk[160];
+    snprintf(pk, sizeof pk, "TENANT#%s", tenant);
+    snprintf(sk, sizeof sk, "AGENT#%s", account);
+    json_t *item;
+    int rc = s_get(dynamo, table, pk, sk, &item, error);
+    if (rc != 0)
+        return rc;
+    snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
+    snprintf(out->account, sizeof out->account, "%s", account);
+    s_get_s(item, "schedule", out->schedule, sizeof out->schedule);
+    json_t *set = json_object_get(json_object_get(item, "projects"), "SS");
+    size_t i;
+    json_t *value;
+    json_array_foreach(set, i, value) {
+        if (out->project_count == TENANT_PROJECTS_MAX || !json_is_string(value))
+            break;
+        snprintf(out->projects[out->project_count++], TENANT_NAME_MAX + 1, "%s",
+                 json_string_value(value));
+    }
+    json_decref(item);
+    return 0;
+}

@@ -1,0 +1,78 @@
+/*  tenant_store.h - tenants, their projects' chat configuration and their agents, in DynamoDB
+    (items and attributes as in common/DATA-MODEL.md), with secrets sealed at rest.
+
+    Typed structs in, typed structs out: callers never see DynamoDB's attribute-value JSON.
+    Secret fields are plain text in the structs (heap strings the struct owns; release them
+    with the _clear functions, which wipe them) and sealed in the table. Borrows a dynamo_t and
+    a secrets_t; blocking like them. */
+#ifndef TENANT_STORE_H
+#define TENANT_STORE_H
+
+#include "dynamo.h"
+#include "secrets.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TENANT_NAME_MAX 63
+#define TENANT_URL_MAX 255
+#define TENANT_PROJECTS_MAX 32
+#define TENANT_SCHEDULE_MAX 511
+
+typedef struct {
+    char id[TENANT_NAME_MAX + 1];           /* Parley's tenant id (Connect clientKey or chosen) */
+    char base_url[TENANT_URL_MAX + 1];      /* https://example.atlassian.net */
+    char auth[16];                          /* "connect" or "token" */
+    char client_key[128];                   /* Atlassian Connect clientKey */
+    char *shared_secret;                    /* Connect shared secret (owned, may be NULL) */
+    char api_user[128];                     /* API-token auth: the user's e-mail */
+    char *api_token;                        /* API token (owned, may be NULL) */
+    int64_t installed_at_ms;
+    int64_t uninstalled_at_ms;              /* 0 while installed */
+} tenant_t;
+
+typedef struct {
+    char tenant[TENANT_NAME_MAX + 1];
+    char project[TENANT_NAME_MAX + 1];      /* Jira project key */
+    char issue_type[TENANT_NAME_MAX + 1];   /* issue type for conversations */
+    char *secret_key;                       /* signs widget auto-login tokens (owned) */
+    bool allow_anonymous;
+    char visibility[16];                    /* always, schedule, customer_local, when_online */
+    char visibility_schedule[TENANT_SCHEDULE_MAX + 1];
+} tenant_project_t;
+
+typedef struct {
+    char tenant[TENANT_NAME_MAX + 1];
+    char account[128];                      /* Jira account id */
+    char projects[TENANT_PROJECTS_MAX][TENANT_NAME_MAX + 1];
+    uint32_t project_count;
+    char schedule[TENANT_SCHEDULE_MAX + 1];
+} tenant_agent_t;
+
+/* Wipe and free the secret strings of a struct (not the struct). */
+void tenant_clear(tenant_t *tenant);
+void tenant_project_clear(tenant_project_t *project);
+
+/* True when visibility is one of the four modes. */
+bool tenant_visibility_valid(const char *visibility);
+
+/* Each put writes the whole item; each get returns 0 and fills *out, 1 when there is no such
+   item, or a negative dynamo_status_t (-100 when a sealed value does not open: wrong
+   PARLEY_SECRETS_KEY, or tampering). table is the DynamoDB table name. */
+int tenant_store_put_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                            const tenant_t *tenant, dynamo_error_t *error);
+int tenant_store_get_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                            const char *id, tenant_t *out, dynamo_error_t *error);
+int tenant_store_put_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                             const tenant_project_t *project, dynamo_error_t *error);
+int tenant_store_get_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                             const char *tenant, const char *project, tenant_project_t *out,
+                             dynamo_error_t *error);
+int tenant_store_put_agent(dynamo_t *dynamo, const char *table, const tenant_agent_t *agent,
+                           dynamo_error_t *error);
+int tenant_store_get_agent(dynamo_t *dynamo, const char *table, const char *tenant,
+                           const char *account, tenant_agent_t *out, dynamo_error_t *error);
+
+#define TENANT_STORE_SEALED_BROKEN (-100)
+
+#endif
