@@ -176,7 +176,6 @@ static json_t *s_attempt(dynamo_t *self, const char *operation, const char *body
     snprintf(target, sizeof target, "X-Amz-Target: DynamoDB_20120810.%s", operation);
     struct curl_slist *headers = curl_slist_append(NULL, target);
     headers = curl_slist_append(headers, "Content-Type: application/x-amz-json-1.0");
-    headers = curl_slist_append(headers, "Expect:");
     char token[2100];
     if (*self->config.session_token) {
         snprintf(token, sizeof token, "X-Amz-Security-Token: %s", self->config.session_token);

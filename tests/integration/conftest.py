@@ -4,6 +4,9 @@ Each test gets a `Cluster` that starts the broker and workers (by default the sa
 from PARLEY_BIN), waits until they are up, and on teardown stops them with SIGTERM, checks that
 each exited cleanly and that no sanitizer report appeared in its log. Nothing here mocks Parley:
 the tests talk to it over ZeroMQ and HTTP like any peer would.
+
+The store fixtures at the end (redis_server, dynalite, dynamo_proxy) run the real servers Parley's
+store clients talk to; see stores.py.
 """
 import json
 import os
@@ -14,6 +17,8 @@ import time
 import urllib.request
 
 import pytest
+
+from stores import Dynalite, RedisServer, SigV4Proxy
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, os.environ.get("PARLEY_BIN", "build/bin"))
@@ -214,3 +219,44 @@ def cluster(cluster_factory):
     c = cluster_factory()
     c.start_broker()
     return c
+
+
+# --- Store servers (stores.py): Redis, dynalite and the SigV4-checking proxy in front of it.
+# Each is function-scoped, listens on its own 127.0.0.1 port and is stopped on teardown even
+# when the test fails.
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(str(tmp_path)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dynalite_factory(tmp_path):
+    """Starts dynalite servers on demand: make() in memory, make(path=DIR) on LevelDB in DIR
+    (data survives restart())."""
+    servers = []
+
+    def make(path=None):
+        server = Dynalite(str(tmp_path), path=path)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def dynalite(dynalite_factory):
+    return dynalite_factory()
+
+
+@pytest.fixture
+def dynamo_proxy(dynalite):
+    """A SigV4Proxy in front of the dynalite fixture: credentials AKIDEXAMPLE/secret, region
+    eu-west-1, service dynamodb. Point clients at dynamo_proxy.url (or use dynamo_proxy.env)."""
+    proxy = SigV4Proxy(dynalite.url).start()
+    yield proxy
+    proxy.stop()

@@ -96,22 +96,28 @@ static long s_write_step(s_flusher_t *self, json_t *entries)
     return written;
 }
 
+/* Creates the table (idempotent) until that has worked once. */
+static void s_ensure_table(s_flusher_t *self)
+{
+    if (self->table_ready)
+        return;
+    dynamo_error_t error;
+    if (dynamo_ensure_table(self->dynamo, self->config->table, "expires_at", &error) == 0)
+        self->table_ready = true;
+    else {
+        self->errors++;
+        plog_warn("flush_table_unavailable", "status=%s type=%s",
+                  dynamo_status_name(error.status), error.type);
+    }
+}
+
 /* One flush: heartbeat, take back dead flushers' entries, then claim and write until the
    dirty set is empty or a step fails. */
 static void s_flush(s_flusher_t *self, zsock_t *pipe)
 {
     int64_t started = zclock_mono();
     int64_t now = zclock_time();
-    if (!self->table_ready) {
-        dynamo_error_t error;
-        if (dynamo_ensure_table(self->dynamo, self->config->table, "expires_at", &error) == 0)
-            self->table_ready = true;
-        else {
-            self->errors++;
-            plog_warn("flush_table_unavailable", "status=%s type=%s",
-                      dynamo_status_name(error.status), error.type);
-        }
-    }
+    s_ensure_table(self);
     long reclaimed = -1;
     if (presence_store_flusher_beat(self->store, self->instance, now) == 0)
         reclaimed = presence_store_reclaim(self->store, now - self->config->flusher_lease_ms);
@@ -160,6 +166,8 @@ void presence_flusher_actor(zsock_t *pipe, void *args)
     bool running = self.store && self.dynamo && poller;
     if (!running)
         plog_error("flusher_start_failed", "reason=\"%s\"", self.redis ? "setup" : why);
+    else
+        s_ensure_table(&self);
     while (running) {
         zsock_t *which = zpoller_wait(poller, s_until_next_flush(&self));
         if (which == pipe) {

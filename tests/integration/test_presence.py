@@ -1,0 +1,195 @@
+"""The presence worker against real redis-server and dynalite (behind the SigV4-checking
+proxy), read back with boto3 and a raw Redis client: write-behind coalescing, expiry of sockets
+whose gateway died, Redis outages, bad requests."""
+import json
+import subprocess
+import time
+
+import boto3
+import msgpack
+import pytest
+
+from conftest import BIN, wait_for
+from peers import ERROR, REPLY, REQUEST, RawPeer
+
+
+class PresenceClient:
+    """Speaks to the presence service through the broker like a gateway would."""
+
+    def __init__(self, endpoint):
+        self.peer = RawPeer(endpoint)
+        self.next_id = 0
+
+    def call(self, type_, body, timeout_ms=5000):
+        self.next_id += 1
+        self.peer.send(REQUEST, {"id": self.next_id, "service": "presence", "type": type_,
+                                 "timeout_ms": timeout_ms}, msgpack.packb(body))
+        deadline = time.monotonic() + timeout_ms / 1000 + 2
+        while time.monotonic() < deadline:
+            answer = self.peer.recv(timeout_ms=500)
+            if answer and answer[0] in (REPLY, ERROR) and answer[1].get("id") == self.next_id:
+                command, header, payload = answer
+                if command == REPLY:
+                    return msgpack.unpackb(payload)
+                return {"error": header["code"], "message": header.get("message", "")}
+        raise AssertionError(f"no answer to {type_}")
+
+    def close(self):
+        self.peer.close()
+
+
+@pytest.fixture
+def stack(cluster_factory, redis_server, dynamo_proxy):
+    """Broker + one presence replica on real Redis and (proxied) dynalite; 2 s flushes."""
+    env = dict(redis_server.env, **dynamo_proxy.env, PARLEY_PRESENCE_FLUSH_MS=2000,
+               PARLEY_PRESENCE_GRACE_MS=3000, PARLEY_PRESENCE_FLUSHER_LEASE_MS=3000)
+    c = cluster_factory(**env)
+    c.start_broker()
+    c.presence = []
+    c.start_presence = lambda: _start_presence(c)
+    c.start_presence()
+    c.redis = redis_server
+    c.dynamo_proxy = dynamo_proxy
+    c.client = PresenceClient(c.endpoint)
+    yield c
+    c.client.close()
+
+
+def _start_presence(c):
+    before = c.replicas("presence")
+    p = c.spawn("presence", "parley-presence")
+    c.presence.append(p)
+    wait_for(lambda: c.replicas("presence") == before + 1, what="presence ready")
+    return p
+
+
+def dynamo(proxy):
+    return boto3.client("dynamodb", endpoint_url=proxy.url, region_name=proxy.region,
+                        aws_access_key_id=proxy.access_key, aws_secret_access_key=proxy.secret_key)
+
+
+def rows(proxy, prefix):
+    client = dynamo(proxy)
+    items, start = [], None
+    while True:
+        kwargs = {"TableName": "parley"}
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        try:
+            page = client.scan(**kwargs)
+        except client.exceptions.ResourceNotFoundException:
+            return []  # the presence worker creates the table as it starts
+        items += [i for i in page["Items"] if i["pk"]["S"].startswith(prefix)]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def counters(cluster):
+    return cluster.stats()["services"]["presence"]["workers"][0]["counters"]
+
+
+def test_sockets_and_agents_reach_dynamodb_as_redis_holds_them(stack):
+    c = stack.client
+    agent = {"tenant": "acme", "socket": "a1", "gateway": "g1", "kind": "agent",
+             "account": "557058:agent-1", "projects": ["SUP", "HR"]}
+    assert c.call("presence.open", agent) == {"updated": 1}
+    assert c.call("presence.open", {"tenant": "acme", "socket": "c1", "gateway": "g1",
+                                    "kind": "customer"}) == {"updated": 1}
+    for _ in range(3):
+        answer = c.call("presence.heartbeat", {"tenant": "acme", "gateway": "g1",
+                                               "sockets": ["a1", "c1", "ghost"]})
+        assert answer == {"updated": 2, "unknown": ["ghost"]}
+    redis_last_seen = stack.redis.command("HGET", "sock|acme|c1", "last_seen_ms")
+
+    def flushed():
+        sockets = {r["sk"]["S"]: r for r in rows(stack.dynamo_proxy, "SOCKETS#acme#")}
+        return ("SOCKET#g1#c1" in sockets and
+                sockets["SOCKET#g1#c1"]["last_seen_ms"]["N"] == redis_last_seen.decode())
+    wait_for(flushed, timeout=10, what="socket rows written behind")
+    online = rows(stack.dynamo_proxy, "ONLINE#acme#")
+    assert sorted(r["pk"]["S"] for r in online) == ["ONLINE#acme#HR", "ONLINE#acme#SUP"]
+    assert stack.dynamo_proxy.rejected == 0 and stack.dynamo_proxy.accepted > 0
+
+    assert c.call("presence.close", {"tenant": "acme", "socket": "a1", "gateway": "g1"}) == \
+        {"updated": 1}
+    wait_for(lambda: rows(stack.dynamo_proxy, "ONLINE#acme#") == [], timeout=10,
+             what="agent offline rows deleted")
+    closed = [r for r in rows(stack.dynamo_proxy, "SOCKETS#acme#")
+              if r["sk"]["S"] == "SOCKET#g1#a1"]
+    wait_for(lambda: [r for r in rows(stack.dynamo_proxy, "SOCKETS#acme#")
+                      if r["sk"]["S"] == "SOCKET#g1#a1"][0]["state"]["S"] == "closed",
+             timeout=10, what="closed state written")
+    assert closed
+    assert stack.redis.command("SCARD", "dirty") == 0
+
+
+def test_heartbeats_are_coalesced_into_one_write_per_socket_per_flush(stack):
+    # 1,000 sockets heartbeating every second for 8 s, flushes every 2 s: at most one write per
+    # socket per flush boundary crossed (5), not one per heartbeat (9).
+    out = subprocess.run([f"{BIN}/presence-sim", "--sockets", "1000", "--agents", "10",
+                          "--duration-ms", "8000", "--tenant", "sim"], env=stack.env,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr.decode()
+    report = json.loads(out.stdout)
+    assert report["opened"] == 1000 and report["heartbeats_acked"] == report["heartbeats_sent"]
+    try:
+        wait_for(lambda: stack.redis.command("SCARD", "dirty") == 0 and
+                 counters(stack)["dirty_entries"] == 0, timeout=10, what="everything flushed")
+    except AssertionError:
+        raise AssertionError(f"dirty={stack.redis.command('SCARD', 'dirty')} "
+                             f"counters={counters(stack)}")
+    time.sleep(1.5)  # the counters ride in the next heartbeat
+    c = counters(stack)
+    entries = 1000 + 10
+    assert c["rows_written"] <= entries * 6, c
+    assert c["updates_received"] >= 1000 * 8
+    assert c["flush_errors"] == 0
+    # boto3 reads every socket with the last seen Redis holds
+    sockets = rows(stack.dynamo_proxy, "SOCKETS#sim#")
+    assert len(sockets) == 1000
+    sample = sockets[0]
+    socket_id = sample["sk"]["S"].split("#")[-1]
+    assert sample["last_seen_ms"]["N"] == \
+        stack.redis.command("HGET", f"sock|sim|{socket_id}", "last_seen_ms").decode()
+
+
+def test_sockets_of_a_dead_gateway_expire_and_their_agent_goes_offline(stack):
+    c = stack.client
+    c.call("presence.open", {"tenant": "acme", "socket": "a9", "gateway": "dead-gw",
+                             "kind": "agent", "account": "agent-9", "projects": ["SUP"]})
+    assert stack.redis.command("ZSCORE", "online|acme|SUP", "agent-9") is not None
+    # nobody heartbeats: after the 3 s grace the sweeper closes it
+    wait_for(lambda: stack.redis.command("ZSCORE", "online|acme|SUP", "agent-9") is None,
+             timeout=15, what="agent offline after grace")
+    assert stack.redis.command("HGET", "sock|acme|a9", "state") == b"closed"
+    wait_for(lambda: counters(stack)["sockets_expired"] >= 1, what="expiry counted")
+
+
+def test_bad_requests_get_clear_errors(stack):
+    c = stack.client
+    assert c.call("presence.open", {"tenant": "acme"})["error"] == "bad_request"
+    assert c.call("presence.open", {"tenant": "acme", "socket": "x|y", "gateway": "g",
+                                    "kind": "customer"})["error"] == "bad_request"
+    assert c.call("presence.open", {"tenant": "acme", "socket": "s", "gateway": "g",
+                                    "kind": "robot"})["error"] == "bad_request"
+    assert c.call("presence.open", {"tenant": "acme", "socket": "s", "gateway": "g",
+                                    "kind": "agent"})["error"] == "bad_request"
+    assert c.call("presence.heartbeat", {"tenant": "acme", "gateway": "g",
+                                         "sockets": []})["error"] == "bad_request"
+    assert c.call("presence.heartbeat", {"tenant": "acme", "gateway": "g",
+                                         "sockets": ["s"] * 600})["error"] == "bad_request"
+    assert c.call("presence.nope", {})["error"] == "unknown_type"
+    assert c.call("presence.open", {"tenant": "acme", "socket": "ok", "gateway": "g",
+                                    "kind": "customer"}) == {"updated": 1}
+
+
+def test_redis_outage_answers_degraded_and_recovers(stack):
+    c = stack.client
+    stack.redis.stop()
+    answer = c.call("presence.open", {"tenant": "acme", "socket": "r1", "gateway": "g",
+                                      "kind": "customer"})
+    assert answer["error"] == "degraded"
+    stack.redis.start()
+    assert c.call("presence.open", {"tenant": "acme", "socket": "r1", "gateway": "g",
+                                    "kind": "customer"}) == {"updated": 1}
