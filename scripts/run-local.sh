@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: the local stack on loopback - the broker and one replica of every worker that
-# exists - with logs to the terminal. Prints the stats URL. Ctrl-C (or SIGTERM) stops
-# everything it started, gracefully (each process drains on SIGTERM).
+# `make run`: the local stack on loopback - redis-server, dynalite (DynamoDB, data kept in
+# .run/dynalite), the broker and one replica of every worker that exists - with logs to the
+# terminal. Prints the URLs. Ctrl-C (or SIGTERM) stops everything it started, gracefully (each
+# process drains on SIGTERM). A secrets key for the local store is made once in .run/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${PARLEY_BIN:-build/bin}
@@ -9,19 +10,44 @@ export PARLEY_BROKER_ENDPOINT=${PARLEY_BROKER_ENDPOINT:-tcp://127.0.0.1:5555}
 export PARLEY_BROKER_EVENTS_IN=${PARLEY_BROKER_EVENTS_IN:-tcp://127.0.0.1:5556}
 export PARLEY_BROKER_EVENTS_OUT=${PARLEY_BROKER_EVENTS_OUT:-tcp://127.0.0.1:5557}
 export PARLEY_BROKER_STATS_ADDRESS=${PARLEY_BROKER_STATS_ADDRESS:-127.0.0.1:8090}
+REDIS_PORT=${PARLEY_LOCAL_REDIS_PORT:-6390}
+DYNAMO_PORT=${PARLEY_LOCAL_DYNAMO_PORT:-8010}
+export PARLEY_REDIS_URL=${PARLEY_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
+export PARLEY_DYNAMO_ENDPOINT=${PARLEY_DYNAMO_ENDPOINT:-http://127.0.0.1:$DYNAMO_PORT}
+mkdir -p .run/dynalite
+[ -s .run/secrets.key ] || openssl rand -base64 32 > .run/secrets.key
+export PARLEY_SECRETS_KEY=${PARLEY_SECRETS_KEY:-$(cat .run/secrets.key)}
 
 pids=()
 stop() {
   trap - INT TERM EXIT
-  echo "stopping ${#pids[@]} processes..."
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
+  echo "stopping ${#pids[@]} processes, newest first..."
+  # Workers first (they drain and flush to the stores), then the broker, then the stores.
+  # The stores run in their own session, so the terminal's Ctrl-C does not reach them early.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   echo "stopped."
+}
+wait_port() { # wait_port PORT NAME: until something listens on 127.0.0.1:PORT
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$2 did not start on port $1" >&2
+  return 1
 }
 trap stop INT TERM EXIT
 
+setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+  --loglevel warning & pids+=($!)
+setsid node_modules/.bin/dynalite --host 127.0.0.1 --port "$DYNAMO_PORT" --path .run/dynalite \
+  --createTableMs 0 & pids+=($!)
+wait_port "$REDIS_PORT" redis-server
+wait_port "$DYNAMO_PORT" dynalite
 "$BIN/parley-broker" & pids+=($!)
-for worker in "$BIN"/parley-echo; do
+for worker in "$BIN"/parley-echo "$BIN"/parley-presence; do
   [ -x "$worker" ] && { "$worker" & pids+=($!); }
 done
 
@@ -35,7 +61,11 @@ cat <<MSG
     stats:    http://$PARLEY_BROKER_STATS_ADDRESS/stats
     metrics:  http://$PARLEY_BROKER_STATS_ADDRESS/metrics
     health:   http://$PARLEY_BROKER_STATS_ADDRESS/healthz
+    redis:    $PARLEY_REDIS_URL
+    dynamodb: $PARLEY_DYNAMO_ENDPOINT (dynalite; data in .run/dynalite)
+    admin:    $BIN/parleyctl --help   (PARLEY_SECRETS_KEY is in .run/secrets.key)
     try:      $BIN/parley-probe --requests 1000 --concurrency 50
+              $BIN/presence-sim --sockets 100 --duration-ms 5000
   Ctrl-C stops everything.
 
 MSG

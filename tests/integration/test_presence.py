@@ -193,3 +193,71 @@ def test_redis_outage_answers_degraded_and_recovers(stack):
     stack.redis.start()
     assert c.call("presence.open", {"tenant": "acme", "socket": "r1", "gateway": "g",
                                     "kind": "customer"}) == {"updated": 1}
+
+
+def _final_states_match(stack, tenant, count):
+    """Every socket's row in DynamoDB carries the last seen and state Redis holds."""
+    sockets = {r["sk"]["S"].split("#")[-1]: r for r in rows(stack.dynamo_proxy,
+                                                            f"SOCKETS#{tenant}#")}
+    if len(sockets) != count:
+        return False
+    for socket_id, row in sockets.items():
+        state = stack.redis.command("HMGET", f"sock|{tenant}|{socket_id}", "last_seen_ms",
+                                    "state")
+        if [row["last_seen_ms"]["N"].encode(), row["state"]["S"].encode()] != state:
+            return False
+    return True
+
+
+def test_kill9_of_presence_in_the_middle_of_a_flush_loses_nothing(stack):
+    sim = subprocess.run([f"{BIN}/presence-sim", "--sockets", "300", "--duration-ms", "1500",
+                          "--tenant", "k9"], env=stack.env, capture_output=True, timeout=60)
+    assert sim.returncode == 0
+    # the next BatchWriteItem hangs in DynamoDB: the flusher is mid-flush when it dies
+    stack.dynamo_proxy.delay_next(5.0, count=20, operation="BatchWriteItem")
+    wait_for(lambda: any(r.operation == "BatchWriteItem" and r.outcome == "delayed"
+                         for r in stack.dynamo_proxy.records) or
+             int(stack.redis.command("HLEN", "flushing|" + counters_instance(stack)) or 0) > 0,
+             timeout=10, what="a flush in progress")
+    victim = stack.presence[0]
+    victim.kill9()
+    held = stack.redis.command("HLEN", "flushing|" + counters_instance(stack))
+    stack.dynamo_proxy.clear_faults()
+    stack.start_presence()  # a new replica takes the dead one's entries back after the lease
+    wait_for(lambda: _final_states_match(stack, "k9", 300), timeout=30,
+             what="every socket's final state in DynamoDB")
+    assert stack.redis.command("SCARD", "dirty") == 0
+    assert held is not None
+
+
+def counters_instance(stack):
+    workers = stack.stats()["services"]["presence"]["workers"]
+    return workers[0]["instance"] if workers else ""
+
+
+def test_dynamodb_outage_of_20s_ends_with_every_final_state_written(cluster_factory,
+                                                                    redis_server,
+                                                                    dynalite_factory, tmp_path):
+    from stores import SigV4Proxy
+    dynalite = dynalite_factory(path=str(tmp_path / "leveldb"))
+    proxy = SigV4Proxy(dynalite.url).start()
+    try:
+        env = dict(redis_server.env, **proxy.env, PARLEY_PRESENCE_FLUSH_MS=2000,
+                   PARLEY_PRESENCE_GRACE_MS=60000)
+        c = cluster_factory(**env)
+        c.start_broker()
+        c.presence = []
+        _start_presence(c)
+        c.redis, c.dynamo_proxy = redis_server, proxy
+        sim = subprocess.Popen([f"{BIN}/presence-sim", "--sockets", "200", "--duration-ms",
+                                "26000", "--tenant", "out"], env=c.env, stdout=subprocess.PIPE)
+        time.sleep(3)
+        dynalite.stop()
+        time.sleep(20)
+        dynalite.start()
+        assert sim.wait(timeout=60) == 0
+        wait_for(lambda: _final_states_match(c, "out", 200), timeout=40,
+                 what="final states after the outage")
+        assert counters(c)["flush_errors"] > 0  # the outage was seen, and survived
+    finally:
+        proxy.stop()
