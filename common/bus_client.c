@@ -359,27 +359,10 @@ int bus_client_attach(bus_client_t *self, zloop_t *loop)
 int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
                        const uint8_t *payload, size_t size)
 {
-    size_t topic_size = strlen(topic);
-    if (topic_size == 0 || topic_size > 255 || !proto_name_valid(type, strlen(type)))
-        return -1;
-    proto_event_t header = {.has_ts_ms = true, .ts_ms = (uint64_t)zclock_time(),
-                            .has_origin = true};
-    proto_name_set(header.type, type);
-    proto_name_set(header.origin, bus_link_instance(self->link));
-    proto_buffer_t encoded;
-    proto_buffer_init(&encoded);
-    if (proto_event_encode(&header, &encoded) != 0) {
-        proto_buffer_release(&encoded);
-        return -1;
-    }
-    void *pub = zsock_resolve(self->pub);
-    int rc = zmq_send(pub, topic, topic_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ? -1 : 0;
-    if (rc == 0) {
-        zmq_send(pub, encoded.data, encoded.size, ZMQ_SNDMORE);
-        zmq_send(pub, payload, size, 0);
+    int rc = proto_event_publish(zsock_resolve(self->pub), topic, type,
+                                 bus_link_instance(self->link), payload, size);
+    if (rc == 0)
         (*self->events_out)++;
-    }
-    proto_buffer_release(&encoded);
     return rc;
 }
 

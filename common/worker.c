@@ -16,6 +16,8 @@
 
 #define T worker_config_t
 const config_option_t worker_config_options[] = {
+    CONFIG_STR_OPTION("PARLEY_BROKER_EVENTS_IN", T, events_in, "tcp://127.0.0.1:5556",
+                      "the broker's endpoint for publishing events"),
     CONFIG_INT_OPTION("PARLEY_WORKER_CAPACITY", T, capacity, "16", 1, 10000,
                       "requests this worker holds at once"),
     CONFIG_INT_OPTION("PARLEY_DRAIN_TIMEOUT_MS", T, drain_timeout_ms, "5000", 0, 600000,
@@ -47,11 +49,13 @@ struct worker_t {
     char service[PROTO_NAME_MAX + 1];
     zloop_t *loop;
     bus_link_t *link;
+    zsock_t *pub;                   /* events out, connected to the broker's XSUB */
     s_handler_t handlers[S_HANDLERS_MAX];
     size_t handler_count;
     zlistx_t *outstanding;          /* worker_request_t * handed to handlers, owned */
     counter_set_t counters;
-    uint64_t *requests, *replies, *errors, *unknown_types, *stale_answers;
+    uint64_t *requests, *replies, *errors, *unknown_types, *stale_answers, *events,
+        *events_dropped;
     bool draining;
     int64_t drain_until_ms;
     int signal_fd;
@@ -84,7 +88,14 @@ worker_t *worker_new(const worker_config_t *config, const char *service)
     self->outstanding = zlistx_new();
     self->link = bus_link_new(&config->link, "worker", service, &self->counters, s_on_connected,
                               s_on_message, self);
-    if (!self->loop || !self->outstanding || !self->link) {
+    self->pub = zsock_new(ZMQ_PUB);
+    if (self->pub) {
+        zsock_set_linger(self->pub, 500);
+        zsock_set_sndhwm(self->pub, 100000);
+        if (zsock_connect(self->pub, "%s", config->events_in) != 0)
+            zsock_destroy(&self->pub);
+    }
+    if (!self->loop || !self->outstanding || !self->link || !self->pub) {
         worker_destroy(&self);
         return NULL;
     }
@@ -93,6 +104,8 @@ worker_t *worker_new(const worker_config_t *config, const char *service)
     self->errors = counter_set_require(&self->counters, "errors");
     self->unknown_types = counter_set_require(&self->counters, "unknown_types");
     self->stale_answers = counter_set_require(&self->counters, "stale_answers");
+    self->events = counter_set_require(&self->counters, "events_published");
+    self->events_dropped = counter_set_require(&self->counters, "events_dropped");
     return self;
 }
 
@@ -108,6 +121,7 @@ void worker_destroy(worker_t **self_p)
         zlistx_destroy(&self->outstanding);
     }
     bus_link_destroy(&self->link);
+    zsock_destroy(&self->pub);
     zloop_destroy(&self->loop);
     free(self);
     *self_p = NULL;
@@ -125,6 +139,15 @@ int worker_on(worker_t *self, const char *type, worker_handler_fn *fn, void *arg
     handler->fn = fn;
     handler->arg = arg;
     return 0;
+}
+
+int worker_publish(worker_t *self, const char *topic, const char *type, const uint8_t *payload,
+                   size_t size)
+{
+    int rc = proto_event_publish(zsock_resolve(self->pub), topic, type,
+                                 bus_link_instance(self->link), payload, size);
+    (*(rc == 0 ? self->events : self->events_dropped))++;
+    return rc;
 }
 
 const char *worker_instance(const worker_t *self)

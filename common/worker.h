@@ -22,6 +22,7 @@
 
 typedef struct {
     bus_link_config_t link;     /* connection to the broker (its own option table) */
+    char events_in[256];        /* the broker's XSUB endpoint, for worker_publish */
     int64_t capacity;           /* requests held at once */
     int64_t drain_timeout_ms;
     char log_level[16];
@@ -57,6 +58,11 @@ zloop_t *worker_loop(worker_t *self);
 
 /* A counter that rides in the worker's heartbeats (see counter_set.h). Never NULL. */
 uint64_t *worker_counter(worker_t *self, const char *name);
+
+/* Publishes an event on topic (see proto_event_publish); payload is copied. Fire and forget:
+   returns 0, or -1 when it could not be queued (counted in "events_dropped"). */
+int worker_publish(worker_t *self, const char *topic, const char *type, const uint8_t *payload,
+                   size_t size);
 
 /* Connects and serves until a signal arrives on signal_fd (see signals.h), then drains.
    Returns 0 after a clean drain, 1 when the drain timed out with requests still held. */

@@ -102,7 +102,7 @@ static const char *s_decode_u32(proto_reader_t *r, uint32_t *out, uint64_t min, 
     return why;
 }
 
-static inline const char *s_decode_bool(proto_reader_t *r, bool *out)
+static const char *s_decode_bool(proto_reader_t *r, bool *out)
 {
     return proto_read_bool(r, out) ? "wrong type" : NULL;
 }

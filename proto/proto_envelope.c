@@ -2,6 +2,7 @@
 #include "proto_envelope.h"
 
 #include <errno.h>
+#include <time.h>
 #include <string.h>
 
 static const char *s_reject_names[PROTO_REJECT_KINDS] = {
@@ -86,6 +87,32 @@ proto_reject_t proto_envelope_parse(proto_frames_t *frames, bool routed, size_t 
     out->header_size = size - PROTO_PREFIX_SIZE;
     out->payload = with_payload ? &frames->frames[first + 1] : NULL;
     return PROTO_OK;
+}
+
+int proto_event_publish(void *socket, const char *topic, const char *type, const char *origin,
+                        const uint8_t *payload, size_t size)
+{
+    size_t topic_size = strlen(topic);
+    if (topic_size == 0 || topic_size > 255 || !proto_name_valid(type, strlen(type)) ||
+        !proto_name_valid(origin, strlen(origin)))
+        return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    proto_event_t header = {.has_ts_ms = true, .has_origin = true,
+                            .ts_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000};
+    proto_name_set(header.type, type);
+    proto_name_set(header.origin, origin);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    int rc = proto_event_encode(&header, &encoded);
+    if (rc == 0)
+        rc = zmq_send(socket, topic, topic_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    if (rc == 0) {
+        zmq_send(socket, encoded.data, encoded.size, ZMQ_SNDMORE);
+        zmq_send(socket, payload, size, 0);
+    }
+    proto_buffer_release(&encoded);
+    return rc;
 }
 
 void proto_envelope_begin(proto_buffer_t *buffer, proto_command_t command)

@@ -97,6 +97,12 @@ void proto_envelope_begin(proto_buffer_t *buffer, proto_command_t command);
 int proto_envelope_send(void *socket, zmq_msg_t *route, const proto_buffer_t *envelope,
                         zmq_msg_t *payload, int flags);
 
+/* Publishes one event (3 frames: topic, proto_event_t header, payload) on a PUB socket, without
+   blocking. topic is 1-255 bytes; type and origin are NAMEs. Returns 0, or -1 when the
+   arguments are invalid or the event could not be queued. */
+int proto_event_publish(void *socket, const char *topic, const char *type, const char *origin,
+                        const uint8_t *payload, size_t size);
+
 /* Encodes header struct `value` of message type msg_type after command into a stack buffer
    and sends it without payload; evaluates to proto_envelope_send's result. */
 #define PROTO_SEND_HEADER(socket, route, command, msg_type, value, flags)                        \

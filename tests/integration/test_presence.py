@@ -261,3 +261,32 @@ def test_dynamodb_outage_of_20s_ends_with_every_final_state_written(cluster_fact
         assert counters(c)["flush_errors"] > 0  # the outage was seen, and survived
     finally:
         proxy.stop()
+
+
+def test_first_agent_online_and_last_agent_offline_are_announced_on_the_project_topic(stack):
+    import zmq
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.connect(stack.env["PARLEY_BROKER_EVENTS_OUT"])
+    sub.setsockopt(zmq.SUBSCRIBE, b"project.acme.")
+    time.sleep(0.5)  # the subscription travels to the publishers
+    c = stack.client
+
+    def open_agent(socket, account):
+        c.call("presence.open", {"tenant": "acme", "socket": socket, "gateway": "g",
+                                 "kind": "agent", "account": account, "projects": ["SUP"]})
+
+    def next_event():
+        assert sub.poll(5000), "no event"
+        topic, header, payload = sub.recv_multipart()
+        return topic, msgpack.unpackb(header)["type"], msgpack.unpackb(payload)
+
+    open_agent("e1", "agent-1")
+    assert next_event() == (b"project.acme.SUP", "presence.agents",
+                            {"tenant": "acme", "project": "SUP", "agents_online": True})
+    open_agent("e2", "agent-2")  # not the first: no event
+    c.call("presence.close", {"tenant": "acme", "socket": "e1", "gateway": "g"})
+    assert not sub.poll(500), "an agent is still online: no event"
+    c.call("presence.close", {"tenant": "acme", "socket": "e2", "gateway": "g"})
+    assert next_event()[2]["agents_online"] is False
+    sub.close()

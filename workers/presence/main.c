@@ -3,11 +3,11 @@
     The request loop (worker runtime + presence_handlers) writes Redis at once; the flusher
     actor writes DynamoDB behind it. Its figures come up the actor pipe and ride in the
     worker's heartbeats to the broker's /stats. */
+#include "../../common/plog.h"
+#include "../../common/signals.h"
 #include "presence_config.h"
 #include "presence_flusher.h"
 #include "presence_handlers.h"
-#include "../../common/plog.h"
-#include "../../common/signals.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

@@ -11,12 +11,12 @@ typedef struct {
     worker_config_t worker;
     redis_client_config_t redis;
     dynamo_config_t dynamo;
-    char table[64];             /* DynamoDB table */
-    int64_t flush_ms;           /* write-behind interval */
-    int64_t flush_batch;        /* dirty entries taken per step */
-    int64_t grace_ms;           /* a socket not heard from this long is closed */
-    int64_t flusher_lease_ms;   /* a flusher silent this long has its entries taken back */
-    int64_t row_ttl_s;          /* DynamoDB TTL of closed sockets' rows */
+    char table[64];           /* DynamoDB table */
+    int64_t flush_ms;         /* write-behind interval */
+    int64_t flush_batch;      /* dirty entries taken per step */
+    int64_t grace_ms;         /* a socket not heard from this long is closed */
+    int64_t flusher_lease_ms; /* a flusher silent this long has its entries taken back */
+    int64_t row_ttl_s;        /* DynamoDB TTL of closed sockets' rows */
 } presence_config_t;
 
 extern const config_option_t presence_config_options[];

@@ -1,7 +1,7 @@
 /*  presence_flusher.c - see presence_flusher.h. */
 #include "presence_flusher.h"
-#include "presence_store.h"
 #include "../../common/plog.h"
+#include "presence_store.h"
 
 #include <inttypes.h>
 
@@ -49,8 +49,8 @@ static long s_write_step(s_flusher_t *self, json_t *entries)
     if (json_array_size(order) > 0) {
         json_t *unprocessed = NULL;
         dynamo_error_t error;
-        int rc = dynamo_batch_write(self->dynamo, self->config->table, puts, deletes,
-                                    &unprocessed, &error);
+        int rc = dynamo_batch_write(self->dynamo, self->config->table, puts, deletes, &unprocessed,
+                                    &error);
         self->batches += (json_array_size(order) + 24) / 25;
         if (rc != 0) {
             self->errors++;
@@ -67,17 +67,17 @@ static long s_write_step(s_flusher_t *self, json_t *entries)
         json_t *done = json_array(), *again = json_array();
         size_t index = 0;
         json_t *fields;
-        json_array_foreach(puts, i, fields) {
+        json_array_foreach(puts, i, fields)
+        {
             json_t *entry = json_array_get(order, index++);
-            json_array_append(json_object_get(left, s_item_key(fields, key, sizeof key)) ? again
-                                                                                        : done,
-                              entry);
+            json_array_append(
+                json_object_get(left, s_item_key(fields, key, sizeof key)) ? again : done, entry);
         }
-        json_array_foreach(deletes, i, fields) {
+        json_array_foreach(deletes, i, fields)
+        {
             json_t *entry = json_array_get(order, index++);
-            json_array_append(json_object_get(left, s_item_key(fields, key, sizeof key)) ? again
-                                                                                        : done,
-                              entry);
+            json_array_append(
+                json_object_get(left, s_item_key(fields, key, sizeof key)) ? again : done, entry);
         }
         written = (long)json_array_size(done);
         self->rows += (uint64_t)written;
@@ -106,8 +106,8 @@ static void s_ensure_table(s_flusher_t *self)
         self->table_ready = true;
     else {
         self->errors++;
-        plog_warn("flush_table_unavailable", "status=%s type=%s",
-                  dynamo_status_name(error.status), error.type);
+        plog_warn("flush_table_unavailable", "status=%s type=%s", dynamo_status_name(error.status),
+                  error.type);
     }
 }
 
@@ -126,8 +126,8 @@ static void s_flush(s_flusher_t *self, zsock_t *pipe)
         plog_info("flush_reclaimed", "entries=%ld", reclaimed);
     }
     while (self->table_ready) {
-        json_t *entries = presence_store_claim(self->store, self->instance,
-                                               (int)self->config->flush_batch, now);
+        json_t *entries =
+            presence_store_claim(self->store, self->instance, (int)self->config->flush_batch, now);
         if (!entries) {
             self->errors++;
             plog_warn("flush_redis_failed", "error=\"%s\"", redis_client_error(self->redis));

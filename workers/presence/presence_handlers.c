@@ -50,6 +50,24 @@ static void s_done(presence_handlers_t *self, worker_request_t *request, uint32_
     free(done);
 }
 
+/* Tells project.<tenant>.<project> subscribers that its first agent came or its last left. */
+static void s_announce(presence_handlers_t *self, const char *tenant,
+                       char (*projects)[PROTO_NAME_MAX + 1], uint32_t count, bool online)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        proto_presence_agents_t event = {.agents_online = online};
+        proto_name_set(event.tenant, tenant);
+        proto_name_set(event.project, projects[i]);
+        char topic[2 * PROTO_NAME_MAX + 16];
+        snprintf(topic, sizeof topic, "project.%s.%s", tenant, projects[i]);
+        proto_buffer_t encoded;
+        proto_buffer_init(&encoded);
+        if (proto_presence_agents_encode(&event, &encoded) == 0)
+            worker_publish(self->worker, topic, "presence.agents", encoded.data, encoded.size);
+        proto_buffer_release(&encoded);
+    }
+}
+
 static void s_on_open(worker_t *worker, worker_request_t *request, void *arg)
 {
     (void)worker;
@@ -58,39 +76,36 @@ static void s_on_open(worker_t *worker, worker_request_t *request, void *arg)
     const uint8_t *payload = worker_request_payload(request, &size);
     proto_presence_open_t open;
     proto_decode_error_t why;
-    if (proto_presence_open_decode(&open, payload, size, &why) != 0)
-        {
-            s_bad_request(self, request, "presence.open", &why);
-            return;
-        }
+    if (proto_presence_open_decode(&open, payload, size, &why) != 0) {
+        s_bad_request(self, request, "presence.open", &why);
+        return;
+    }
     bool is_agent = strcmp(open.kind, "agent") == 0;
-    if (!is_agent && strcmp(open.kind, "customer") != 0)
-        {
-            s_bad_request(self, request, "presence.open: kind must be customer or agent", NULL);
-            return;
-        }
-    if (is_agent && !open.has_account)
-        {
-            s_bad_request(self, request, "presence.open: an agent needs an account", NULL);
-            return;
-        }
+    if (!is_agent && strcmp(open.kind, "customer") != 0) {
+        s_bad_request(self, request, "presence.open: kind must be customer or agent", NULL);
+        return;
+    }
+    if (is_agent && !open.has_account) {
+        s_bad_request(self, request, "presence.open: an agent needs an account", NULL);
+        return;
+    }
     bool names_ok = presence_store_name_ok(open.tenant) && presence_store_name_ok(open.socket) &&
                     presence_store_name_ok(open.gateway) &&
                     (!open.has_account || presence_store_name_ok(open.account));
     for (uint32_t i = 0; open.has_projects && i < open.projects_count; i++)
         names_ok = names_ok && presence_store_name_ok(open.projects[i]);
-    if (!names_ok)
-        {
-            s_bad_request(self, request, "presence.open: names may not contain '|' or ','",
-                             NULL);
-            return;
-        }
-    if (presence_store_open(self->store, &open, zclock_time()) != 0)
-        {
-            s_degraded(self, request);
-            return;
-        }
+    if (!names_ok) {
+        s_bad_request(self, request, "presence.open: names may not contain '|' or ','", NULL);
+        return;
+    }
+    char arrived[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
+    uint32_t arrived_count = 0;
+    if (presence_store_open(self->store, &open, zclock_time(), arrived, &arrived_count) != 0) {
+        s_degraded(self, request);
+        return;
+    }
     (*self->updates)++;
+    s_announce(self, open.tenant, arrived, arrived_count, true);
     s_done(self, request, 1, NULL, 0);
 }
 
@@ -136,28 +151,25 @@ static void s_on_close(worker_t *worker, worker_request_t *request, void *arg)
     const uint8_t *payload = worker_request_payload(request, &size);
     proto_presence_close_t close_request;
     proto_decode_error_t why;
-    if (proto_presence_close_decode(&close_request, payload, size, &why) != 0)
-        {
-            s_bad_request(self, request, "presence.close", &why);
-            return;
-        }
+    if (proto_presence_close_decode(&close_request, payload, size, &why) != 0) {
+        s_bad_request(self, request, "presence.close", &why);
+        return;
+    }
     if (!presence_store_name_ok(close_request.tenant) ||
-        !presence_store_name_ok(close_request.socket))
-        {
-            s_bad_request(self, request, "presence.close: names may not contain '|' or ','",
-                             NULL);
-            return;
-        }
+        !presence_store_name_ok(close_request.socket)) {
+        s_bad_request(self, request, "presence.close: names may not contain '|' or ','", NULL);
+        return;
+    }
     bool was_open = false;
     char offline[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
     uint32_t offline_count = 0;
-    if (presence_store_close(self->store, close_request.tenant, close_request.socket,
-                             zclock_time(), &was_open, offline, &offline_count) != 0)
-        {
-            s_degraded(self, request);
-            return;
-        }
+    if (presence_store_close(self->store, close_request.tenant, close_request.socket, zclock_time(),
+                             &was_open, offline, &offline_count) != 0) {
+        s_degraded(self, request);
+        return;
+    }
     (*self->updates)++;
+    s_announce(self, close_request.tenant, offline, offline_count, false);
     s_done(self, request, was_open ? 1 : 0, NULL, 0);
 }
 
@@ -171,7 +183,8 @@ static int s_on_sweep(zloop_t *loop, int timer_id, void *arg)
     json_t *stale = presence_store_stale(self->store, now - self->config->grace_ms, S_SWEEP_MAX);
     size_t i;
     json_t *member;
-    json_array_foreach(stale, i, member) {
+    json_array_foreach(stale, i, member)
+    {
         char buf[2 * (PROTO_NAME_MAX + 1) + 2];
         snprintf(buf, sizeof buf, "%s", json_string_value(member));
         char *bar = strchr(buf, '|');
@@ -183,8 +196,10 @@ static int s_on_sweep(zloop_t *loop, int timer_id, void *arg)
         uint32_t offline_count = 0;
         if (presence_store_close(self->store, buf, bar + 1, now, &was_open, offline,
                                  &offline_count) == 0 &&
-            was_open)
+            was_open) {
             (*self->expired)++;
+            s_announce(self, buf, offline, offline_count, false);
+        }
     }
     if (json_array_size(stale))
         plog_info("sockets_expired", "count=%zu", json_array_size(stale));

@@ -26,14 +26,16 @@ static const char *s_open_script =
     "redis.call('HINCRBY', key, 'version', 1)\n"
     "redis.call('ZADD', 'socks', now, t..'|'..s)\n"
     "redis.call('SADD', 'dirty', key)\n"
+    "local arrived = {}\n"
     "if kind == 'agent' and acct ~= '' then\n"
     "  for _, p in ipairs(projects) do\n"
+    "    if redis.call('ZCARD', 'online|'..t..'|'..p) == 0 then arrived[#arrived + 1] = p end\n"
     "    redis.call('SADD', 'agentsocks|'..t..'|'..p..'|'..acct, s)\n"
     "    redis.call('ZADD', 'online|'..t..'|'..p, now, acct)\n"
     "    redis.call('SADD', 'dirty', 'agent|'..t..'|'..p..'|'..acct)\n"
     "  end\n"
     "end\n"
-    "return 1\n";
+    "return arrived\n";
 
 static const char *s_heartbeat_script =
     "local t, now = ARGV[1], ARGV[2]\n"
@@ -78,7 +80,9 @@ static const char *s_close_script =
     "    if redis.call('SCARD', set) == 0 then\n"
     "      redis.call('ZREM', 'online|'..t..'|'..p, info[2])\n"
     "      redis.call('SADD', 'dirty', 'agent|'..t..'|'..p..'|'..info[2])\n"
-    "      offline[#offline + 1] = p\n"
+    "      if redis.call('ZCARD', 'online|'..t..'|'..p) == 0 then\n"
+    "        offline[#offline + 1] = p\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -89,12 +93,11 @@ static const char *s_claim_script =
     "for _, m in ipairs(members) do redis.call('HSET', 'flushing|'..ARGV[1], m, ARGV[3]) end\n"
     "return members\n";
 
-static const char *s_giveback_script =
-    "for i = 2, #ARGV do\n"
-    "  redis.call('SADD', 'dirty', ARGV[i])\n"
-    "  redis.call('HDEL', 'flushing|'..ARGV[1], ARGV[i])\n"
-    "end\n"
-    "return #ARGV - 1\n";
+static const char *s_giveback_script = "for i = 2, #ARGV do\n"
+                                       "  redis.call('SADD', 'dirty', ARGV[i])\n"
+                                       "  redis.call('HDEL', 'flushing|'..ARGV[1], ARGV[i])\n"
+                                       "end\n"
+                                       "return #ARGV - 1\n";
 
 static const char *s_reclaim_script =
     "local total = 0\n"
@@ -131,8 +134,7 @@ bool presence_store_name_ok(const char *name)
 
 /* Runs script with ARGV args (NUL-terminated strings). Returns the reply (owned) unless it is
    missing or an error reply. */
-static redisReply *s_eval(presence_store_t *self, const char *script, int argc,
-                          const char **args)
+static redisReply *s_eval(presence_store_t *self, const char *script, int argc, const char **args)
 {
     const char *argv[S_ARGS_MAX + 3];
     if (argc > S_ARGS_MAX)
@@ -151,8 +153,7 @@ static redisReply *s_eval(presence_store_t *self, const char *script, int argc,
 }
 
 /* Copies a reply array of strings into names (at most max). */
-static uint32_t s_names(const redisReply *array, char (*names)[PROTO_NAME_MAX + 1],
-                        uint32_t max)
+static uint32_t s_names(const redisReply *array, char (*names)[PROTO_NAME_MAX + 1], uint32_t max)
 {
     uint32_t n = 0;
     if (array->type != REDIS_REPLY_ARRAY)
@@ -168,8 +169,8 @@ static uint32_t s_names(const redisReply *array, char (*names)[PROTO_NAME_MAX + 
     return n;
 }
 
-int presence_store_open(presence_store_t *self, const proto_presence_open_t *open,
-                        int64_t now_ms)
+int presence_store_open(presence_store_t *self, const proto_presence_open_t *open, int64_t now_ms,
+                        char (*arrived)[PROTO_NAME_MAX + 1], uint32_t *arrived_count)
 {
     const char *args[6 + PROTO_PROJECTS_MAX];
     char now[24];
@@ -184,15 +185,17 @@ int presence_store_open(presence_store_t *self, const proto_presence_open_t *ope
     for (uint32_t i = 0; open->has_projects && i < open->projects_count; i++)
         args[argc++] = open->projects[i];
     redisReply *reply = s_eval(self, s_open_script, argc, args);
-    int ok = reply && reply->type == REDIS_REPLY_INTEGER;
+    int ok = reply && reply->type == REDIS_REPLY_ARRAY;
+    if (ok)
+        *arrived_count = s_names(reply, arrived, PROTO_PROJECTS_MAX);
     if (reply)
         freeReplyObject(reply);
     return ok ? 0 : -1;
 }
 
 int presence_store_heartbeat(presence_store_t *self, const proto_presence_heartbeat_t *beat,
-                             int64_t now_ms, uint32_t *updated,
-                             char (*unknown)[PROTO_NAME_MAX + 1], uint32_t *unknown_count)
+                             int64_t now_ms, uint32_t *updated, char (*unknown)[PROTO_NAME_MAX + 1],
+                             uint32_t *unknown_count)
 {
     const char *args[2 + PROTO_SOCKETS_MAX];
     char now[24];
@@ -282,8 +285,7 @@ long presence_store_reclaim(presence_store_t *self, int64_t before_ms)
     return total;
 }
 
-json_t *presence_store_claim(presence_store_t *self, const char *instance, int max,
-                             int64_t now_ms)
+json_t *presence_store_claim(presence_store_t *self, const char *instance, int max, int64_t now_ms)
 {
     char count[16], now[24];
     snprintf(count, sizeof count, "%d", max);
@@ -400,18 +402,17 @@ int presence_store_rows(presence_store_t *self, json_t *entries, int64_t row_ttl
             if (!score || (score->type != REDIS_REPLY_STRING && score->type != REDIS_REPLY_NIL)) {
                 rc = -1;
             } else if (score->type == REDIS_REPLY_NIL) {
-                json_array_append_new(*deletes,
-                                      json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk));
+                json_array_append_new(
+                    *deletes, json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk));
                 json_array_append_new(delete_order, json_string(entry));
             } else {
                 long long last_seen = atoll(score->str);
                 char seen[24], expires[24];
                 snprintf(seen, sizeof seen, "%lld", last_seen);
                 snprintf(expires, sizeof expires, "%lld", last_seen / 1000 + (long long)row_ttl_s);
-                json_array_append_new(
-                    *puts, json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk",
-                                     "S", sk, "last_seen_ms", "N", seen, "expires_at", "N",
-                                     expires));
+                json_array_append_new(*puts, json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "pk",
+                                                       "S", pk, "sk", "S", sk, "last_seen_ms", "N",
+                                                       seen, "expires_at", "N", expires));
                 json_array_append_new(*order, json_string(entry));
             }
             if (score)

@@ -26,17 +26,19 @@ bool presence_store_name_ok(const char *name);
 /* Each returns 0, or -1 when Redis failed or answered something unexpected (the reason is in
    redis_client_error, or "unexpected reply"). */
 
-/* Records an opened socket (and, for an agent, that it is online in its projects). */
-int presence_store_open(presence_store_t *self, const proto_presence_open_t *open,
-                        int64_t now_ms);
+/* Records an opened socket (and, for an agent, that it is online in its projects). Projects
+   that had no agent online before are written into arrived (at most PROTO_PROJECTS_MAX) with
+   *arrived_count. */
+int presence_store_open(presence_store_t *self, const proto_presence_open_t *open, int64_t now_ms,
+                        char (*arrived)[PROTO_NAME_MAX + 1], uint32_t *arrived_count);
 
 /* Moves last seen of each socket to now_ms; *updated counts sockets found open, the others are
    written into unknown (at most PROTO_SOCKETS_MAX names) with *unknown_count. */
 int presence_store_heartbeat(presence_store_t *self, const proto_presence_heartbeat_t *beat,
-                             int64_t now_ms, uint32_t *updated,
-                             char (*unknown)[PROTO_NAME_MAX + 1], uint32_t *unknown_count);
+                             int64_t now_ms, uint32_t *updated, char (*unknown)[PROTO_NAME_MAX + 1],
+                             uint32_t *unknown_count);
 
-/* Closes a socket; *was_open says whether it was open. Projects where its agent is now offline
+/* Closes a socket; *was_open says whether it was open. Projects left with no agent online
    are written into offline (at most PROTO_PROJECTS_MAX) with *offline_count. */
 int presence_store_close(presence_store_t *self, const char *tenant, const char *socket,
                          int64_t now_ms, bool *was_open, char (*offline)[PROTO_NAME_MAX + 1],
@@ -57,8 +59,7 @@ long presence_store_reclaim(presence_store_t *self, int64_t before_ms);
 
 /* Moves up to max dirty entries to instance's flushing hash and returns them (owned JSON array
    of strings; empty when nothing is dirty), or NULL on failure. */
-json_t *presence_store_claim(presence_store_t *self, const char *instance, int max,
-                             int64_t now_ms);
+json_t *presence_store_claim(presence_store_t *self, const char *instance, int max, int64_t now_ms);
 
 /* Reads the current state of claimed entries and turns them into DynamoDB requests: items to
    put (*puts) and keys to delete (*deletes), both new arrays, and, in *order, the entry each
