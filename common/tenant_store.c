@@ -6,6 +6,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct tenant_store_t {
+    dynamo_t *dynamo;      /* borrowed */
+    secrets_t *secrets;    /* borrowed */
+    redis_client_t *redis; /* borrowed, may be NULL */
+    char table[64];
+    int64_t cache_ttl_s;
+};
+
+tenant_store_t *tenant_store_new(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                                 redis_client_t *redis, int64_t cache_ttl_s)
+{
+    tenant_store_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->dynamo = dynamo;
+    self->secrets = secrets;
+    self->redis = redis;
+    snprintf(self->table, sizeof self->table, "%s", table);
+    self->cache_ttl_s = cache_ttl_s;
+    return self;
+}
+
+void tenant_store_destroy(tenant_store_t **self_p)
+{
+    if (self_p && *self_p) {
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
 static void s_wipe(char **secret)
 {
     if (*secret) {
@@ -98,27 +128,72 @@ static int64_t s_get_n(json_t *item, const char *name)
     return value ? atoll(value) : 0;
 }
 
-/* Reads the item at pk/sk. Returns 0 with *item set, 1 when absent, or a negative status. */
-static int s_get(dynamo_t *dynamo, const char *table, const char *pk, const char *sk,
-                 json_t **item, dynamo_error_t *error)
+/* Stores item (or "absent" when item is NULL) in the cache under cfg|pk|sk. */
+static void s_cache_set(tenant_store_t *self, const char *pk, const char *sk, json_t *item)
 {
+    if (!self->redis)
+        return;
+    char key[300], ttl[24];
+    snprintf(key, sizeof key, "cfg|%s|%s", pk, sk);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)self->cache_ttl_s);
+    char *text = item ? json_dumps(item, JSON_COMPACT) : NULL;
+    const char *argv[] = {"SET", key, text ? text : "null", "EX", ttl};
+    redisReply *reply = redis_client_command(self->redis, 5, argv, NULL);
+    if (reply)
+        freeReplyObject(reply);
+    free(text);
+}
+
+/* Looks pk/sk up in the cache: 0 with *item set (NULL: known absent), or -1 on a miss. */
+static int s_cache_get(tenant_store_t *self, const char *pk, const char *sk, json_t **item)
+{
+    if (!self->redis)
+        return -1;
+    char key[300];
+    snprintf(key, sizeof key, "cfg|%s|%s", pk, sk);
+    const char *argv[] = {"GET", key};
+    redisReply *reply = redis_client_command(self->redis, 2, argv, NULL);
+    int rc = -1;
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        json_t *value = json_loadb(reply->str, reply->len, 0, NULL);
+        if (json_is_object(value) || json_is_null(value)) {
+            *item = json_is_object(value) ? json_incref(value) : NULL;
+            rc = 0;
+        }
+        json_decref(value);
+    }
+    if (reply)
+        freeReplyObject(reply);
+    return rc;
+}
+
+/* Reads the item at pk/sk (through the cache). Returns 0 with *item set, 1 when absent, or a
+   negative status. */
+static int s_get(tenant_store_t *self, const char *pk, const char *sk, json_t **item,
+                 dynamo_error_t *error)
+{
+    if (s_cache_get(self, pk, sk, item) == 0)
+        return *item ? 0 : 1;
     json_t *key = json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk);
-    int rc = dynamo_get_item(dynamo, table, key, item, error);
+    int rc = dynamo_get_item(self->dynamo, self->table, key, item, error);
     json_decref(key);
     if (rc != 0)
         return rc;
+    s_cache_set(self, pk, sk, *item);
     return *item ? 0 : 1;
 }
 
-static int s_put(dynamo_t *dynamo, const char *table, json_t *item, dynamo_error_t *error)
+static int s_put(tenant_store_t *self, json_t *item, dynamo_error_t *error)
 {
-    int rc = dynamo_put_item(dynamo, table, item, NULL, NULL, error);
+    int rc = dynamo_put_item(self->dynamo, self->table, item, NULL, NULL, error);
+    if (rc == 0)
+        s_cache_set(self, json_string_value(json_object_get(json_object_get(item, "pk"), "S")),
+                    json_string_value(json_object_get(json_object_get(item, "sk"), "S")), item);
     json_decref(item);
     return rc;
 }
 
-int tenant_store_put_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                            const tenant_t *tenant, dynamo_error_t *error)
+int tenant_store_put_tenant(tenant_store_t *self, const tenant_t *tenant, dynamo_error_t *error)
 {
     char pk[96];
     snprintf(pk, sizeof pk, "TENANT#%s", tenant->id);
@@ -131,22 +206,22 @@ int tenant_store_put_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *ta
         json_object_set_new(item, "api_user", s_s(tenant->api_user));
     if (tenant->uninstalled_at_ms)
         json_object_set_new(item, "uninstalled_at", s_n(tenant->uninstalled_at_ms));
-    if (s_put_sealed(item, secrets, pk, "META", "shared_secret", tenant->shared_secret) ||
-        s_put_sealed(item, secrets, pk, "META", "api_token", tenant->api_token)) {
+    if (s_put_sealed(item, self->secrets, pk, "META", "shared_secret", tenant->shared_secret) ||
+        s_put_sealed(item, self->secrets, pk, "META", "api_token", tenant->api_token)) {
         json_decref(item);
         return DYNAMO_E_OTHER;
     }
-    return s_put(dynamo, table, item, error);
+    return s_put(self, item, error);
 }
 
-int tenant_store_get_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                            const char *id, tenant_t *out, dynamo_error_t *error)
+int tenant_store_get_tenant(tenant_store_t *self, const char *id, tenant_t *out,
+                            dynamo_error_t *error)
 {
     memset(out, 0, sizeof *out);
     char pk[96];
     snprintf(pk, sizeof pk, "TENANT#%s", id);
     json_t *item;
-    int rc = s_get(dynamo, table, pk, "META", &item, error);
+    int rc = s_get(self, pk, "META", &item, error);
     if (rc != 0)
         return rc;
     snprintf(out->id, sizeof out->id, "%s", id);
@@ -156,8 +231,8 @@ int tenant_store_get_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *ta
     s_get_s(item, "api_user", out->api_user, sizeof out->api_user);
     out->installed_at_ms = s_get_n(item, "installed_at");
     out->uninstalled_at_ms = s_get_n(item, "uninstalled_at");
-    rc = s_get_sealed(item, secrets, pk, "META", "shared_secret", &out->shared_secret) ||
-                 s_get_sealed(item, secrets, pk, "META", "api_token", &out->api_token)
+    rc = s_get_sealed(item, self->secrets, pk, "META", "shared_secret", &out->shared_secret) ||
+                 s_get_sealed(item, self->secrets, pk, "META", "api_token", &out->api_token)
              ? TENANT_STORE_SEALED_BROKEN
              : 0;
     json_decref(item);
@@ -166,54 +241,51 @@ int tenant_store_get_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *ta
     return rc;
 }
 
-int tenant_store_put_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                             const tenant_project_t *project, dynamo_error_t *error)
+int tenant_store_put_project(tenant_store_t *self, const tenant_project_t *project,
+                             dynamo_error_t *error)
 {
     char pk[96], sk[96];
     snprintf(pk, sizeof pk, "TENANT#%s", project->tenant);
     snprintf(sk, sizeof sk, "PROJECT#%s", project->project);
-    json_t *item = json_pack("{s:o, s:o, s:o, s:o, s:{s:b}}", "pk", s_s(pk), "sk", s_s(sk),
-                             "issue_type", s_s(project->issue_type), "visibility",
-                             s_s(project->visibility), "allow_anonymous", "BOOL",
-                             project->allow_anonymous);
+    json_t *item =
+        json_pack("{s:o, s:o, s:o, s:o, s:{s:b}}", "pk", s_s(pk), "sk", s_s(sk), "issue_type",
+                  s_s(project->issue_type), "visibility", s_s(project->visibility),
+                  "allow_anonymous", "BOOL", project->allow_anonymous);
     if (*project->visibility_schedule)
         json_object_set_new(item, "visibility_schedule", s_s(project->visibility_schedule));
-    if (s_put_sealed(item, secrets, pk, sk, "secret_key", project->secret_key)) {
+    if (s_put_sealed(item, self->secrets, pk, sk, "secret_key", project->secret_key)) {
         json_decref(item);
         return DYNAMO_E_OTHER;
     }
-    return s_put(dynamo, table, item, error);
+    return s_put(self, item, error);
 }
 
-int tenant_store_get_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                             const char *tenant, const char *project, tenant_project_t *out,
-                             dynamo_error_t *error)
+int tenant_store_get_project(tenant_store_t *self, const char *tenant, const char *project,
+                             tenant_project_t *out, dynamo_error_t *error)
 {
     memset(out, 0, sizeof *out);
     char pk[96], sk[96];
     snprintf(pk, sizeof pk, "TENANT#%s", tenant);
     snprintf(sk, sizeof sk, "PROJECT#%s", project);
     json_t *item;
-    int rc = s_get(dynamo, table, pk, sk, &item, error);
+    int rc = s_get(self, pk, sk, &item, error);
     if (rc != 0)
         return rc;
     snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
     snprintf(out->project, sizeof out->project, "%s", project);
     s_get_s(item, "issue_type", out->issue_type, sizeof out->issue_type);
     s_get_s(item, "visibility", out->visibility, sizeof out->visibility);
-    s_get_s(item, "visibility_schedule", out->visibility_schedule,
-            sizeof out->visibility_schedule);
+    s_get_s(item, "visibility_schedule", out->visibility_schedule, sizeof out->visibility_schedule);
     out->allow_anonymous =
         json_is_true(json_object_get(json_object_get(item, "allow_anonymous"), "BOOL"));
-    rc = s_get_sealed(item, secrets, pk, sk, "secret_key", &out->secret_key)
+    rc = s_get_sealed(item, self->secrets, pk, sk, "secret_key", &out->secret_key)
              ? TENANT_STORE_SEALED_BROKEN
              : 0;
     json_decref(item);
     return rc;
 }
 
-int tenant_store_put_agent(dynamo_t *dynamo, const char *table, const tenant_agent_t *agent,
-                           dynamo_error_t *error)
+int tenant_store_put_agent(tenant_store_t *self, const tenant_agent_t *agent, dynamo_error_t *error)
 {
     char pk[96], sk[160];
     snprintf(pk, sizeof pk, "TENANT#%s", agent->tenant);
@@ -227,18 +299,18 @@ int tenant_store_put_agent(dynamo_t *dynamo, const char *table, const tenant_age
     }
     if (*agent->schedule)
         json_object_set_new(item, "schedule", s_s(agent->schedule));
-    return s_put(dynamo, table, item, error);
+    return s_put(self, item, error);
 }
 
-int tenant_store_get_agent(dynamo_t *dynamo, const char *table, const char *tenant,
-                           const char *account, tenant_agent_t *out, dynamo_error_t *error)
+int tenant_store_get_agent(tenant_store_t *self, const char *tenant, const char *account,
+                           tenant_agent_t *out, dynamo_error_t *error)
 {
     memset(out, 0, sizeof *out);
     char pk[96], sk[160];
     snprintf(pk, sizeof pk, "TENANT#%s", tenant);
     snprintf(sk, sizeof sk, "AGENT#%s", account);
     json_t *item;
-    int rc = s_get(dynamo, table, pk, sk, &item, error);
+    int rc = s_get(self, pk, sk, &item, error);
     if (rc != 0)
         return rc;
     snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
@@ -247,7 +319,8 @@ int tenant_store_get_agent(dynamo_t *dynamo, const char *table, const char *tena
     json_t *set = json_object_get(json_object_get(item, "projects"), "SS");
     size_t i;
     json_t *value;
-    json_array_foreach(set, i, value) {
+    json_array_foreach(set, i, value)
+    {
         if (out->project_count == TENANT_PROJECTS_MAX || !json_is_string(value))
             break;
         snprintf(out->projects[out->project_count++], TENANT_NAME_MAX + 1, "%s",

@@ -3,12 +3,15 @@
 
     Typed structs in, typed structs out: callers never see DynamoDB's attribute-value JSON.
     Secret fields are plain text in the structs (heap strings the struct owns; release them
-    with the _clear functions, which wipe them) and sealed in the table. Borrows a dynamo_t and
-    a secrets_t; blocking like them. */
+    with the _clear functions, which wipe them) and sealed in the table. Reads go through a
+    short Redis cache when one is given: the cache holds the DynamoDB item as stored, so
+    secrets stay sealed there too; writes refresh it. Borrows a dynamo_t, a secrets_t and the
+    optional redis_client_t; blocking like them; one store per thread. */
 #ifndef TENANT_STORE_H
 #define TENANT_STORE_H
 
 #include "dynamo.h"
+#include "redis_client.h"
 #include "secrets.h"
 
 #include <stdbool.h>
@@ -20,30 +23,30 @@
 #define TENANT_SCHEDULE_MAX 511
 
 typedef struct {
-    char id[TENANT_NAME_MAX + 1];           /* Parley's tenant id (Connect clientKey or chosen) */
-    char base_url[TENANT_URL_MAX + 1];      /* https://example.atlassian.net */
-    char auth[16];                          /* "connect" or "token" */
-    char client_key[128];                   /* Atlassian Connect clientKey */
-    char *shared_secret;                    /* Connect shared secret (owned, may be NULL) */
-    char api_user[128];                     /* API-token auth: the user's e-mail */
-    char *api_token;                        /* API token (owned, may be NULL) */
+    char id[TENANT_NAME_MAX + 1];      /* Parley's tenant id (Connect clientKey or chosen) */
+    char base_url[TENANT_URL_MAX + 1]; /* https://example.atlassian.net */
+    char auth[16];                     /* "connect" or "token" */
+    char client_key[128];              /* Atlassian Connect clientKey */
+    char *shared_secret;               /* Connect shared secret (owned, may be NULL) */
+    char api_user[128];                /* API-token auth: the user's e-mail */
+    char *api_token;                   /* API token (owned, may be NULL) */
     int64_t installed_at_ms;
-    int64_t uninstalled_at_ms;              /* 0 while installed */
+    int64_t uninstalled_at_ms; /* 0 while installed */
 } tenant_t;
 
 typedef struct {
     char tenant[TENANT_NAME_MAX + 1];
-    char project[TENANT_NAME_MAX + 1];      /* Jira project key */
-    char issue_type[TENANT_NAME_MAX + 1];   /* issue type for conversations */
-    char *secret_key;                       /* signs widget auto-login tokens (owned) */
+    char project[TENANT_NAME_MAX + 1];    /* Jira project key */
+    char issue_type[TENANT_NAME_MAX + 1]; /* issue type for conversations */
+    char *secret_key;                     /* signs widget auto-login tokens (owned) */
     bool allow_anonymous;
-    char visibility[16];                    /* always, schedule, customer_local, when_online */
+    char visibility[16]; /* always, schedule, customer_local, when_online */
     char visibility_schedule[TENANT_SCHEDULE_MAX + 1];
 } tenant_project_t;
 
 typedef struct {
     char tenant[TENANT_NAME_MAX + 1];
-    char account[128];                      /* Jira account id */
+    char account[128]; /* Jira account id */
     char projects[TENANT_PROJECTS_MAX][TENANT_NAME_MAX + 1];
     uint32_t project_count;
     char schedule[TENANT_SCHEDULE_MAX + 1];
@@ -56,22 +59,28 @@ void tenant_project_clear(tenant_project_t *project);
 /* True when visibility is one of the four modes. */
 bool tenant_visibility_valid(const char *visibility);
 
+typedef struct tenant_store_t tenant_store_t;
+
+/* Returns a store on table, or NULL when memory runs out. redis may be NULL (no cache);
+   cache_ttl_s is how long a cached item is used. All pointers are borrowed. */
+tenant_store_t *tenant_store_new(dynamo_t *dynamo, secrets_t *secrets, const char *table,
+                                 redis_client_t *redis, int64_t cache_ttl_s);
+void tenant_store_destroy(tenant_store_t **self_p);
+
 /* Each put writes the whole item; each get returns 0 and fills *out, 1 when there is no such
    item, or a negative dynamo_status_t (-100 when a sealed value does not open: wrong
-   PARLEY_SECRETS_KEY, or tampering). table is the DynamoDB table name. */
-int tenant_store_put_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                            const tenant_t *tenant, dynamo_error_t *error);
-int tenant_store_get_tenant(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                            const char *id, tenant_t *out, dynamo_error_t *error);
-int tenant_store_put_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                             const tenant_project_t *project, dynamo_error_t *error);
-int tenant_store_get_project(dynamo_t *dynamo, secrets_t *secrets, const char *table,
-                             const char *tenant, const char *project, tenant_project_t *out,
+   PARLEY_SECRETS_KEY, or tampering). A cache that fails is skipped, never an error. */
+int tenant_store_put_tenant(tenant_store_t *self, const tenant_t *tenant, dynamo_error_t *error);
+int tenant_store_get_tenant(tenant_store_t *self, const char *id, tenant_t *out,
+                            dynamo_error_t *error);
+int tenant_store_put_project(tenant_store_t *self, const tenant_project_t *project,
                              dynamo_error_t *error);
-int tenant_store_put_agent(dynamo_t *dynamo, const char *table, const tenant_agent_t *agent,
+int tenant_store_get_project(tenant_store_t *self, const char *tenant, const char *project,
+                             tenant_project_t *out, dynamo_error_t *error);
+int tenant_store_put_agent(tenant_store_t *self, const tenant_agent_t *agent,
                            dynamo_error_t *error);
-int tenant_store_get_agent(dynamo_t *dynamo, const char *table, const char *tenant,
-                           const char *account, tenant_agent_t *out, dynamo_error_t *error);
+int tenant_store_get_agent(tenant_store_t *self, const char *tenant, const char *account,
+                           tenant_agent_t *out, dynamo_error_t *error);
 
 #define TENANT_STORE_SEALED_BROKEN (-100)
 

@@ -49,6 +49,7 @@ typedef struct {
     dynamo_config_t dynamo_config;
     dynamo_t *dynamo;
     secrets_t *secrets;
+    tenant_store_t *store;
 } s_ctl_t;
 
 static int s_usage(const char *why)
@@ -60,8 +61,12 @@ static int s_usage(const char *why)
 static int s_store_error(const char *what, int rc, const dynamo_error_t *error)
 {
     if (rc == TENANT_STORE_SEALED_BROKEN)
-        fprintf(stderr, "parleyctl: %s: a sealed secret does not open (wrong "
-                        "PARLEY_SECRETS_KEY?)\n", what);
+        fprintf(stderr,
+                "parleyctl: %s: a sealed secret does not open (wrong "
+                "PARLEY_SECRETS_KEY?)\n",
+                what);
+    else if (error->status == DYNAMO_E_NOT_FOUND)
+        fprintf(stderr, "parleyctl: %s: the table does not exist; run parleyctl init\n", what);
     else
         fprintf(stderr, "parleyctl: %s: %s (%s) %s\n", what, dynamo_status_name(error->status),
                 error->type, error->message);
@@ -72,8 +77,8 @@ static int s_store_error(const char *what, int rc, const dynamo_error_t *error)
 static int s_name(char *dest, size_t size, const char *src, const char *what)
 {
     if (!src || strlen(src) >= size || !proto_name_valid(src, strlen(src))) {
-        fprintf(stderr, "parleyctl: %s must be 1-%zu printable characters without spaces\n",
-                what, size - 1);
+        fprintf(stderr, "parleyctl: %s must be 1-%zu printable characters without spaces\n", what,
+                size - 1);
         return -1;
     }
     strcpy(dest, src);
@@ -108,8 +113,7 @@ static int s_tenant(s_ctl_t *ctl, int argc, char **argv)
     dynamo_error_t error = {0};
     if (argc == 3 && strcmp(argv[1], "show") == 0) {
         tenant_t tenant;
-        int rc = tenant_store_get_tenant(ctl->dynamo, ctl->secrets, ctl->config.table, argv[2],
-                                         &tenant, &error);
+        int rc = tenant_store_get_tenant(ctl->store, argv[2], &tenant, &error);
         if (rc == 1) {
             fprintf(stderr, "parleyctl: no tenant '%s'\n", argv[2]);
             return 1;
@@ -128,26 +132,43 @@ static int s_tenant(s_ctl_t *ctl, int argc, char **argv)
     }
     if (argc < 2 || strcmp(argv[1], "set") != 0)
         return s_usage("tenant set|show");
-    static struct option options[] = {
-        {"id", required_argument, 0, 'i'},         {"base-url", required_argument, 0, 'u'},
-        {"auth", required_argument, 0, 'a'},       {"client-key", required_argument, 0, 'k'},
-        {"shared-secret-env", required_argument, 0, 's'},
-        {"api-user", required_argument, 0, 'U'},   {"api-token-env", required_argument, 0, 't'},
-        {0, 0, 0, 0}};
+    static struct option options[] = {{"id", required_argument, 0, 'i'},
+                                      {"base-url", required_argument, 0, 'u'},
+                                      {"auth", required_argument, 0, 'a'},
+                                      {"client-key", required_argument, 0, 'k'},
+                                      {"shared-secret-env", required_argument, 0, 's'},
+                                      {"api-user", required_argument, 0, 'U'},
+                                      {"api-token-env", required_argument, 0, 't'},
+                                      {0, 0, 0, 0}};
     const char *id = NULL, *base_url = NULL, *auth = NULL, *client_key = "", *secret_env = NULL,
                *api_user = "", *token_env = NULL;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
-        case 'i': id = optarg; break;
-        case 'u': base_url = optarg; break;
-        case 'a': auth = optarg; break;
-        case 'k': client_key = optarg; break;
-        case 's': secret_env = optarg; break;
-        case 'U': api_user = optarg; break;
-        case 't': token_env = optarg; break;
-        default: return s_usage("unknown option for tenant set");
+        case 'i':
+            id = optarg;
+            break;
+        case 'u':
+            base_url = optarg;
+            break;
+        case 'a':
+            auth = optarg;
+            break;
+        case 'k':
+            client_key = optarg;
+            break;
+        case 's':
+            secret_env = optarg;
+            break;
+        case 'U':
+            api_user = optarg;
+            break;
+        case 't':
+            token_env = optarg;
+            break;
+        default:
+            return s_usage("unknown option for tenant set");
         }
     }
     tenant_t tenant = {0};
@@ -177,8 +198,7 @@ static int s_tenant(s_ctl_t *ctl, int argc, char **argv)
         tenant_clear(&tenant);
         return s_usage("--auth connect needs --shared-secret-env");
     }
-    int rc = tenant_store_put_tenant(ctl->dynamo, ctl->secrets, ctl->config.table, &tenant,
-                                     &error);
+    int rc = tenant_store_put_tenant(ctl->store, &tenant, &error);
     tenant_clear(&tenant);
     return rc == 0 ? 0 : s_store_error("tenant set", rc, &error);
 }
@@ -188,8 +208,7 @@ static int s_project(s_ctl_t *ctl, int argc, char **argv)
     dynamo_error_t error = {0};
     if (argc == 4 && strcmp(argv[1], "show") == 0) {
         tenant_project_t project;
-        int rc = tenant_store_get_project(ctl->dynamo, ctl->secrets, ctl->config.table, argv[2],
-                                          argv[3], &project, &error);
+        int rc = tenant_store_get_project(ctl->store, argv[2], argv[3], &project, &error);
         if (rc == 1) {
             fprintf(stderr, "parleyctl: no project '%s' in tenant '%s'\n", argv[3], argv[2]);
             return 1;
@@ -199,9 +218,8 @@ static int s_project(s_ctl_t *ctl, int argc, char **argv)
         s_print(json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "tenant", project.tenant,
                           "project", project.project, "issue_type", project.issue_type,
                           "allow_anonymous", project.allow_anonymous, "visibility",
-                          project.visibility, "visibility_schedule",
-                          project.visibility_schedule, "secret_key",
-                          project.secret_key ? "set" : "unset"));
+                          project.visibility, "visibility_schedule", project.visibility_schedule,
+                          "secret_key", project.secret_key ? "set" : "unset"));
         tenant_project_clear(&project);
         return 0;
     }
@@ -218,14 +236,29 @@ static int s_project(s_ctl_t *ctl, int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
-        case 't': tenant = optarg; break;
-        case 'p': key = optarg; break;
-        case 'i': issue_type = optarg; break;
-        case 's': secret_env = optarg; break;
-        case 'a': anonymous = optarg; break;
-        case 'v': visibility = optarg; break;
-        case 'S': schedule = optarg; break;
-        default: return s_usage("unknown option for project set");
+        case 't':
+            tenant = optarg;
+            break;
+        case 'p':
+            key = optarg;
+            break;
+        case 'i':
+            issue_type = optarg;
+            break;
+        case 's':
+            secret_env = optarg;
+            break;
+        case 'a':
+            anonymous = optarg;
+            break;
+        case 'v':
+            visibility = optarg;
+            break;
+        case 'S':
+            schedule = optarg;
+            break;
+        default:
+            return s_usage("unknown option for project set");
         }
     }
     tenant_project_t project = {0};
@@ -247,8 +280,7 @@ static int s_project(s_ctl_t *ctl, int argc, char **argv)
     snprintf(project.visibility_schedule, sizeof project.visibility_schedule, "%s", schedule);
     if (s_secret_from_env(secret_env, &project.secret_key, "--secret-key-env"))
         return 2;
-    int rc = tenant_store_put_project(ctl->dynamo, ctl->secrets, ctl->config.table, &project,
-                                      &error);
+    int rc = tenant_store_put_project(ctl->store, &project, &error);
     tenant_project_clear(&project);
     return rc == 0 ? 0 : s_store_error("project set", rc, &error);
 }
@@ -258,8 +290,7 @@ static int s_agent(s_ctl_t *ctl, int argc, char **argv)
     dynamo_error_t error = {0};
     if (argc == 4 && strcmp(argv[1], "show") == 0) {
         tenant_agent_t agent;
-        int rc = tenant_store_get_agent(ctl->dynamo, ctl->config.table, argv[2], argv[3], &agent,
-                                        &error);
+        int rc = tenant_store_get_agent(ctl->store, argv[2], argv[3], &agent, &error);
         if (rc == 1) {
             fprintf(stderr, "parleyctl: no agent '%s' in tenant '%s'\n", argv[3], argv[2]);
             return 1;
@@ -269,26 +300,36 @@ static int s_agent(s_ctl_t *ctl, int argc, char **argv)
         json_t *projects = json_array();
         for (uint32_t i = 0; i < agent.project_count; i++)
             json_array_append_new(projects, json_string(agent.projects[i]));
-        s_print(json_pack("{s:s, s:s, s:o, s:s}", "tenant", agent.tenant, "account",
-                          agent.account, "projects", projects, "schedule", agent.schedule));
+        s_print(json_pack("{s:s, s:s, s:o, s:s}", "tenant", agent.tenant, "account", agent.account,
+                          "projects", projects, "schedule", agent.schedule));
         return 0;
     }
     if (argc < 2 || strcmp(argv[1], "set") != 0)
         return s_usage("agent set|show");
-    static struct option options[] = {
-        {"tenant", required_argument, 0, 't'},   {"account", required_argument, 0, 'a'},
-        {"projects", required_argument, 0, 'p'}, {"schedule", required_argument, 0, 'S'},
-        {0, 0, 0, 0}};
+    static struct option options[] = {{"tenant", required_argument, 0, 't'},
+                                      {"account", required_argument, 0, 'a'},
+                                      {"projects", required_argument, 0, 'p'},
+                                      {"schedule", required_argument, 0, 'S'},
+                                      {0, 0, 0, 0}};
     const char *tenant = NULL, *account = NULL, *projects = NULL, *schedule = "";
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
-        case 't': tenant = optarg; break;
-        case 'a': account = optarg; break;
-        case 'p': projects = optarg; break;
-        case 'S': schedule = optarg; break;
-        default: return s_usage("unknown option for agent set");
+        case 't':
+            tenant = optarg;
+            break;
+        case 'a':
+            account = optarg;
+            break;
+        case 'p':
+            projects = optarg;
+            break;
+        case 'S':
+            schedule = optarg;
+            break;
+        default:
+            return s_usage("unknown option for agent set");
         }
     }
     tenant_agent_t agent = {0};
@@ -309,7 +350,7 @@ static int s_agent(s_ctl_t *ctl, int argc, char **argv)
     if (strlen(schedule) > TENANT_SCHEDULE_MAX)
         return s_usage("--schedule is too long");
     snprintf(agent.schedule, sizeof agent.schedule, "%s", schedule);
-    int rc = tenant_store_put_agent(ctl->dynamo, ctl->config.table, &agent, &error);
+    int rc = tenant_store_put_agent(ctl->store, &agent, &error);
     return rc == 0 ? 0 : s_store_error("agent set", rc, &error);
 }
 
@@ -338,7 +379,9 @@ int main(int argc, char **argv)
         return 2;
     }
     ctl.dynamo = dynamo_new(&ctl.dynamo_config);
-    if (!ctl.dynamo)
+    ctl.store =
+        ctl.dynamo ? tenant_store_new(ctl.dynamo, ctl.secrets, ctl.config.table, NULL, 0) : NULL;
+    if (!ctl.store)
         rc = 1;
     else if (strcmp(argv[1], "init") == 0) {
         dynamo_error_t error = {0};
@@ -352,6 +395,7 @@ int main(int argc, char **argv)
         rc = s_agent(&ctl, argc - 1, argv + 1);
     else
         rc = s_usage("unknown command");
+    tenant_store_destroy(&ctl.store);
     dynamo_destroy(&ctl.dynamo);
     secrets_destroy(&ctl.secrets);
     return rc;
