@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #define T redis_client_config_t
 const config_option_t redis_client_config_options[] = {
@@ -21,6 +22,10 @@ const config_option_t redis_client_config_options[] = {
 #undef T
 const size_t redis_client_config_option_count =
     sizeof redis_client_config_options / sizeof redis_client_config_options[0];
+
+/* How far the socket timeout may exceed what is left of a command's time limit before it is
+   lowered (each lowering is a system call). */
+#define S_TIMEOUT_SLACK_MS 10
 
 struct redis_client_t {
     redis_client_config_t config;
@@ -161,10 +166,76 @@ static struct timeval s_timeval(int64_t ms)
     return tv;
 }
 
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Before each read or write for one reply: fails once the reply's time limit (deadline) has
+   passed, and lowers the socket timeout (now *socket_ms) when what is left of the limit is
+   noticeably less. Returns 0, or -1 with the connection marked failed. */
+static int s_time_left(redis_client_t *self, int64_t deadline, int64_t *socket_ms)
+{
+    int64_t left = deadline - s_now_ms();
+    if (left <= 0) {
+        self->context->err = REDIS_ERR_IO;
+        snprintf(self->context->errstr, sizeof self->context->errstr, "command timed out");
+        return -1;
+    }
+    if (left + S_TIMEOUT_SLACK_MS < *socket_ms) {
+        redisSetTimeout(self->context, s_timeval(left));
+        *socket_ms = left;
+    }
+    return 0;
+}
+
+/* Sends what is buffered and reads one reply, within timeout_ms in all. hiredis's own socket
+   timeout (timeout_ms, set on connect) bounds each read or write, not the reply: a server
+   trickling a byte at a time would hold a plain redisGetReply forever. A reply that arrives
+   in time costs no extra system call. Returns REDIS_OK with *reply set (owned), or REDIS_ERR
+   with the reason in the context's errstr (the connection must then be dropped). */
+static int s_get_reply(redis_client_t *self, void **reply)
+{
+    redisContext *context = self->context;
+    int64_t deadline = s_now_ms() + self->config.timeout_ms;
+    int64_t socket_ms = self->config.timeout_ms;
+    *reply = NULL;
+    if (redisGetReplyFromReader(context, reply) != REDIS_OK)
+        return REDIS_ERR;
+    for (int done = 0; !*reply && !done;)
+        if (s_time_left(self, deadline, &socket_ms) != 0 ||
+            redisBufferWrite(context, &done) != REDIS_OK)
+            return REDIS_ERR;
+    while (!*reply)
+        if (s_time_left(self, deadline, &socket_ms) != 0 || redisBufferRead(context) != REDIS_OK ||
+            redisGetReplyFromReader(context, reply) != REDIS_OK)
+            return REDIS_ERR;
+    if (socket_ms != self->config.timeout_ms)
+        redisSetTimeout(context, s_timeval(self->config.timeout_ms));
+    return REDIS_OK;
+}
+
+/* Runs one command on the open connection. Returns its reply (owned), or NULL when the
+   connection failed (reason in the context's errstr). */
+static redisReply *s_command(redis_client_t *self, int argc, const char **argv,
+                             const size_t *argv_len)
+{
+    void *reply = NULL;
+    if (redisAppendCommandArgv(self->context, argc, argv, argv_len) != REDIS_OK ||
+        s_get_reply(self, &reply) != REDIS_OK) {
+        if (reply)
+            freeReplyObject(reply);
+        return NULL;
+    }
+    return reply;
+}
+
 /* Runs a setup command on a fresh connection; returns 0 when it answered OK. */
 static int s_setup(redis_client_t *self, int argc, const char **argv)
 {
-    redisReply *reply = redisCommandArgv(self->context, argc, argv, NULL);
+    redisReply *reply = s_command(self, argc, argv, NULL);
     int ok = reply && reply->type == REDIS_REPLY_STATUS;
     if (!ok)
         snprintf(self->error, sizeof self->error, "%s failed: %s", argv[0],
@@ -218,7 +289,7 @@ redisReply *redis_client_command(redis_client_t *self, int argc, const char **ar
         int was_connected = self->context != NULL;
         if (s_connect(self) != 0)
             return NULL;
-        redisReply *reply = redisCommandArgv(self->context, argc, argv, argv_len);
+        redisReply *reply = s_command(self, argc, argv, argv_len);
         if (reply)
             return reply;
         s_failed(self);
@@ -244,7 +315,7 @@ int redis_client_pipeline(redis_client_t *self, int count, const int *argcs,
         }
     for (int i = 0; i < count; i++) {
         void *reply = NULL;
-        if (redisGetReply(self->context, &reply) != REDIS_OK || !reply) {
+        if (s_get_reply(self, &reply) != REDIS_OK) {
             for (int j = 0; j < i; j++) {
                 freeReplyObject(replies[j]);
                 replies[j] = NULL;

@@ -7,7 +7,9 @@
     refuse arrays declaring more than REDIS_CLIENT_MAX_ELEMENTS elements before anything is
     allocated for them.
 
-    Blocking, bounded by timeout_ms. Not thread-safe: one redis_client_t per thread. */
+    Blocking, bounded by timeout_ms: it limits each command's whole reply (each reply of a
+    pipeline), however slowly a server sends it. Not thread-safe: one redis_client_t per
+    thread. */
 #ifndef REDIS_CLIENT_H
 #define REDIS_CLIENT_H
 

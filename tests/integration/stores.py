@@ -12,10 +12,15 @@ implementation independent of libcurl's), refuses what AWS would refuse with a D
 and forwards the rest unchanged. It also injects faults (error replies, delays, dropped
 connections) so that retry paths can be driven on purpose.
 
-Threads: SigV4Proxy serves each client connection on its own thread; its counters and fault
-queue are guarded by one lock and may be read or set from the test's thread at any time. The
+GarbageServer is the opposite of a store: it answers every request with bytes no store would
+send (random bytes, truncated or absurd RESP, broken HTTP, a banner, a never-ending trickle), or
+relays to a real one, so that tests can check that the clients fail cleanly and recover.
+
+Threads: SigV4Proxy and GarbageServer serve each client connection on its own thread; their
+counters (and the proxy's fault queue) are guarded by a lock and may be read or set from the
+test's thread at any time. The
 server classes are meant to be driven from one thread. Nothing here is a test by itself; the
-fixtures that use it are in conftest.py.
+fixtures that use it are in conftest.py (GarbageServer's are in the tests that use it).
 """
 import ctypes
 import datetime
@@ -25,6 +30,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -303,7 +309,12 @@ class Fault:
 @dataclass
 class RequestRecord:
     """One request the proxy read: outcome is "forwarded", "rejected", "injected", "delayed",
-    "dropped" or "backend_error"; reason says why a request was rejected."""
+    "dropped" or "backend_error"; reason says why a request was rejected.
+
+    For a BatchWriteItem, keys holds the (pk, sk) of each PutRequest item and DeleteRequest key
+    in the order sent (string attributes; None for an attribute that is absent or not a
+    string). forwarded_at is the wall-clock time (time.time()) at which the request was sent
+    on to the backend, or None when it never was."""
 
     method: str
     path: str
@@ -312,6 +323,25 @@ class RequestRecord:
     status: int = 0
     reason: str = ""
     signed_headers: list = field(default_factory=list)
+    keys: list = field(default_factory=list)
+    forwarded_at: float = None
+
+
+def batch_write_keys(body):
+    """The (pk, sk) of every PutRequest and DeleteRequest of a BatchWriteItem body (bytes), over
+    every table, in order. A body that is not such a request gives []."""
+    try:
+        request = json.loads(body)
+        tables = request.get("RequestItems") or {}
+        keys = []
+        for writes in tables.values():
+            for write in writes:
+                fields = (write.get("PutRequest") or {}).get("Item") or \
+                    (write.get("DeleteRequest") or {}).get("Key") or {}
+                keys.append(tuple((fields.get(name) or {}).get("S") for name in ("pk", "sk")))
+        return keys
+    except (ValueError, AttributeError, TypeError):
+        return []
 
 
 class _ExactSignedHeaders:
@@ -356,7 +386,8 @@ class SigV4Proxy:
 
     Counters (read at any time): accepted, rejected, faults_injected, connections (TCP
     connections clients opened; keep-alive reuse shows as fewer connections than requests),
-    backend_errors, and records, one RequestRecord per request."""
+    backend_errors, and records, one RequestRecord per request (written_keys() lists what the
+    BatchWriteItem requests among them wrote)."""
 
     def __init__(self, backend_url, access_key="AKIDEXAMPLE", secret_key="secret",
                  region="eu-west-1", service="dynamodb", session_token=None, port=None,
@@ -492,6 +523,15 @@ class SigV4Proxy:
         with that outcome)."""
         with self._lock:
             return [r.operation for r in self.records if outcome in (None, r.outcome)]
+
+    def written_keys(self):
+        """(forwarded_at, pk, sk) of every PutRequest and DeleteRequest in the BatchWriteItem
+        requests sent on to the backend, in the order they were forwarded."""
+        with self._lock:
+            records = [r for r in self.records
+                       if r.operation == "BatchWriteItem" and r.forwarded_at is not None]
+        records.sort(key=lambda r: r.forwarded_at)
+        return [(r.forwarded_at, pk, sk) for r in records for pk, sk in r.keys]
 
     def _take_fault(self, operation):
         with self._lock:
@@ -691,6 +731,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+        # holds the body until the client's delayed ACK (40 ms) for every reply.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         proxy = self.server.proxy
         with proxy._lock:
             proxy._clients.add(self.connection)
@@ -742,6 +785,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self._reply(403, data, content_type, record)
         with proxy._lock:
             proxy.accepted += 1
+        if operation == "BatchWriteItem":
+            record.keys = batch_write_keys(body)
         fault = proxy._take_fault(operation)
         if fault and fault.kind == "respond":
             record.outcome = "injected"
@@ -751,6 +796,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             record.outcome = "dropped"
             proxy._record(record)
             return self._drop()
+        record.forwarded_at = time.time()
         answer = proxy.forward(method, target, self.headers.items(), body)
         if answer is None:
             record.outcome = "backend_error"
@@ -805,3 +851,240 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             pass
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
+
+
+class GarbageServer:
+    """A TCP server on 127.0.0.1 that answers every request with garbage, to check that a store
+    client fails cleanly (an error, not a crash or a hang) on replies it cannot trust.
+
+    kind says what every request gets; it may be changed at any time and applies from the next
+    connection or request on:
+
+      random           random bytes (never starting like RESP or HTTP); the connection stays
+      resp_truncated   a RESP array cut off in its second element, then close
+      resp_huge_array  "*2147483647\\r\\n" (an array of 2^31-1 elements), then silence
+      resp_huge_bulk   a bulk string declaring 2^31-1 bytes and a few of them, then close
+      http_not_json    HTTP/1.1 200 whose body is not JSON
+      http_json_array  HTTP/1.1 200 whose body is JSON but not an object
+      http_short_body  HTTP/1.1 200 declaring a 1 TiB body, a few bytes of it, then close
+      http_500_garbage HTTP/1.1 500 whose body is not JSON
+      banner           an SSH banner as soon as a client connects, and to every request
+      trickle          the start of a reply that never ends, one byte every 50 ms (RESP to a
+                       RESP request, HTTP to anything else)
+      close            every connection closed as soon as it is accepted
+      relay            bytes passed unchanged to and from relay_to=(host, port): a healthy store
+
+    Threads: one per connection (two for relay). Counters connections and requests may be read
+    from any thread."""
+
+    KINDS = ("random", "resp_truncated", "resp_huge_array", "resp_huge_bulk", "http_not_json",
+             "http_json_array", "http_short_body", "http_500_garbage", "banner", "trickle",
+             "close", "relay")
+    BANNER = b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n"
+
+    def __init__(self, kind="random", relay_to=None, port=None, seed=1):
+        assert kind in self.KINDS, kind
+        self.kind = kind
+        self.relay_to = relay_to
+        self.port = port or free_port()
+        self.connections = 0
+        self.requests = 0
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._sockets = set()
+        self._listener = None
+        self._thread = None
+
+    @property
+    def redis_url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        assert self._listener is None
+        self._stopping.clear()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.05)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                        name=f"garbage-{self.port}")
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stops listening and closes every connection. Safe to call twice."""
+        if self._listener is None:
+            return
+        self._stopping.set()
+        self._thread.join(5)
+        self._listener.close()
+        self._listener = None
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _accept_loop(self):
+        count = 0
+        while not self._stopping.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            count += 1
+            with self._lock:
+                self.connections += 1
+                self._sockets.add(sock)
+            threading.Thread(target=self._serve, args=(sock, self._seed * 100003 + count),
+                             daemon=True).start()
+
+    def _read_request(self, sock):
+        """Reads one request: for HTTP its headers and Content-Length bytes of body, otherwise
+        what arrives until the line is quiet for 20 ms. Returns b"" when the client closed."""
+        sock.settimeout(None)
+        data = sock.recv(65536)
+        if not data:
+            return b""
+        if data[:1].isalpha():  # an HTTP method
+            while b"\r\n\r\n" not in data:
+                more = sock.recv(65536)
+                if not more:
+                    return data
+                data += more
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip() or 0)
+            while len(body) < length:
+                more = sock.recv(65536)
+                if not more:
+                    break
+                body += more
+            return data
+        sock.settimeout(0.02)
+        try:
+            while True:
+                more = sock.recv(65536)
+                if not more:
+                    break
+                data += more
+        except socket.timeout:
+            pass
+        return data
+
+    @staticmethod
+    def _http(status, body, length=None):
+        reason = {200: "OK", 500: "Internal Server Error"}[status]
+        return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                f"Content-Length: {len(body) if length is None else length}\r\n\r\n").encode() + \
+            body
+
+    def _serve(self, sock, seed):
+        rng = random.Random(seed)
+        kind = self.kind
+        try:
+            if kind == "close":
+                return
+            if kind == "relay":
+                return self._relay(sock)
+            if kind == "banner":
+                sock.sendall(self.BANNER)
+            while not self._stopping.is_set():
+                request = self._read_request(sock)
+                if not request:
+                    return
+                with self._lock:
+                    self.requests += 1
+                kind = self.kind
+                resp = request.startswith(b"*")
+                if kind == "random":
+                    sock.sendall(bytes([rng.randrange(0x80, 0x100)]) +
+                                 rng.randbytes(rng.randrange(16, 4096)))
+                elif kind == "resp_truncated":
+                    sock.sendall(b"*2\r\n$5\r\nhello\r\n$10\r\nwor")
+                    return
+                elif kind == "resp_huge_array":
+                    sock.sendall(b"*2147483647\r\n")
+                elif kind == "resp_huge_bulk":
+                    sock.sendall(b"$2147483647\r\n" + b"x" * 100)
+                    return
+                elif kind == "http_not_json":
+                    sock.sendall(self._http(200, b"<html><body>Service Unavailable</body></html>"))
+                elif kind == "http_json_array":
+                    sock.sendall(self._http(200, b'[{"Item": 1}]'))
+                elif kind == "http_short_body":
+                    sock.sendall(self._http(200, b'{"Item": {"pk"', length=1 << 40))
+                    return
+                elif kind == "http_500_garbage":
+                    sock.sendall(self._http(500, b"\x00\xffnot json at all"))
+                elif kind == "banner":
+                    sock.sendall(self.BANNER)
+                elif kind == "trickle":
+                    sock.sendall(b"$1048576\r\n" if resp else
+                                 b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n")
+                    while not self._stopping.wait(0.05):
+                        sock.sendall(b"a")
+                    return
+                else:
+                    return
+        except OSError:
+            pass  # the client gave up: what the garbage is for
+        finally:
+            with self._lock:
+                self._sockets.discard(sock)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _relay(self, sock):
+        try:
+            upstream = socket.create_connection(self.relay_to, timeout=5)
+        except OSError:
+            return
+        upstream.settimeout(None)
+        with self._lock:
+            self._sockets.add(upstream)
+
+        def pipe(source, sink):
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    sink.sendall(data)
+            except OSError:
+                pass
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        back = threading.Thread(target=pipe, args=(upstream, sock), daemon=True)
+        back.start()
+        pipe(sock, upstream)
+        back.join(5)
+        with self._lock:
+            self._sockets.discard(upstream)
+        upstream.close()

@@ -112,11 +112,14 @@ static void s_ensure_table(s_flusher_t *self)
 }
 
 /* One flush: heartbeat, take back dead flushers' entries, then claim and write until the
-   dirty set is empty or a step fails. */
-static void s_flush(s_flusher_t *self, zsock_t *pipe)
+   round's entries are used up or a step fails. The round is the wall-clock interval; an
+   out-of-turn flush (FLUSH, $TERM) begins the next round at once, so that it writes
+   everything dirty now. */
+static void s_flush(s_flusher_t *self, zsock_t *pipe, bool out_of_turn)
 {
     int64_t started = zclock_mono();
     int64_t now = zclock_time();
+    int64_t round = now / self->config->flush_ms + (out_of_turn ? 1 : 0);
     s_ensure_table(self);
     long reclaimed = -1;
     if (presence_store_flusher_beat(self->store, self->instance, now) == 0)
@@ -126,8 +129,8 @@ static void s_flush(s_flusher_t *self, zsock_t *pipe)
         plog_info("flush_reclaimed", "entries=%ld", reclaimed);
     }
     while (self->table_ready) {
-        json_t *entries =
-            presence_store_claim(self->store, self->instance, (int)self->config->flush_batch, now);
+        json_t *entries = presence_store_claim(self->store, self->instance,
+                                               (int)self->config->flush_batch, now, round);
         if (!entries) {
             self->errors++;
             plog_warn("flush_redis_failed", "error=\"%s\"", redis_client_error(self->redis));
@@ -174,15 +177,15 @@ void presence_flusher_actor(zsock_t *pipe, void *args)
             char *command = zstr_recv(pipe);
             running = !(command && strcmp(command, "$TERM") == 0);
             if (command && strcmp(command, "FLUSH") == 0)
-                s_flush(&self, pipe);
+                s_flush(&self, pipe, true);
             zstr_free(&command);
         } else if (zpoller_terminated(poller))
             running = false;
         else
-            s_flush(&self, pipe);
+            s_flush(&self, pipe, false);
     }
     if (self.store)
-        s_flush(&self, pipe); /* last write-behind before leaving */
+        s_flush(&self, pipe, true); /* last write-behind before leaving */
     zpoller_destroy(&poller);
     dynamo_destroy(&self.dynamo);
     presence_store_destroy(&self.store);

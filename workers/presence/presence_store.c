@@ -88,10 +88,28 @@ static const char *s_close_script =
     "end\n"
     "return {1, offline}\n";
 
+/* The first claim of a flush round moves all of dirty into flushable; every claim of that round
+   takes only from flushable, so an entry updated after the round began waits for the next one
+   instead of being written twice in one interval. A claim for a round older than the current
+   one gets nothing: that flush is over. flushround expires so that a clock stepped far back
+   stalls flushing for an hour at most. */
 static const char *s_claim_script =
-    "local members = redis.call('SPOP', 'dirty', ARGV[2])\n"
+    "local round = tonumber(ARGV[4])\n"
+    "local current = tonumber(redis.call('GET', 'flushround') or '-1')\n"
+    "if round < current then return {} end\n"
+    "if round > current then\n"
+    "  redis.call('SET', 'flushround', ARGV[4], 'EX', 3600)\n"
+    "  if redis.call('EXISTS', 'dirty') == 1 then\n"
+    "    redis.call('SUNIONSTORE', 'flushable', 'flushable', 'dirty')\n"
+    "    redis.call('DEL', 'dirty')\n"
+    "  end\n"
+    "end\n"
+    "local members = redis.call('SPOP', 'flushable', ARGV[2])\n"
     "for _, m in ipairs(members) do redis.call('HSET', 'flushing|'..ARGV[1], m, ARGV[3]) end\n"
     "return members\n";
+
+static const char *s_dirty_count_script =
+    "return redis.call('SCARD', 'dirty') + redis.call('SCARD', 'flushable')\n";
 
 static const char *s_giveback_script = "for i = 2, #ARGV do\n"
                                        "  redis.call('SADD', 'dirty', ARGV[i])\n"
@@ -285,13 +303,15 @@ long presence_store_reclaim(presence_store_t *self, int64_t before_ms)
     return total;
 }
 
-json_t *presence_store_claim(presence_store_t *self, const char *instance, int max, int64_t now_ms)
+json_t *presence_store_claim(presence_store_t *self, const char *instance, int max, int64_t now_ms,
+                             int64_t round)
 {
-    char count[16], now[24];
+    char count[16], now[24], round_text[24];
     snprintf(count, sizeof count, "%d", max);
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
-    const char *args[] = {instance, count, now};
-    redisReply *reply = s_eval(self, s_claim_script, 3, args);
+    snprintf(round_text, sizeof round_text, "%lld", (long long)round);
+    const char *args[] = {instance, count, now, round_text};
+    redisReply *reply = s_eval(self, s_claim_script, 4, args);
     json_t *claimed = s_string_array(reply);
     if (reply)
         freeReplyObject(reply);
@@ -474,8 +494,7 @@ int presence_store_giveback(presence_store_t *self, const char *instance, json_t
 
 long presence_store_dirty_count(presence_store_t *self)
 {
-    const char *argv[] = {"SCARD", "dirty"};
-    redisReply *reply = redis_client_command(self->redis, 2, argv, NULL);
+    redisReply *reply = s_eval(self, s_dirty_count_script, 0, NULL);
     long count = reply && reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : -1;
     if (reply)
         freeReplyObject(reply);

@@ -57,9 +57,13 @@ int presence_store_flusher_beat(presence_store_t *self, const char *instance, in
    how many entries were put back, or -1. */
 long presence_store_reclaim(presence_store_t *self, int64_t before_ms);
 
-/* Moves up to max dirty entries to instance's flushing hash and returns them (owned JSON array
-   of strings; empty when nothing is dirty), or NULL on failure. */
-json_t *presence_store_claim(presence_store_t *self, const char *instance, int max, int64_t now_ms);
+/* Moves up to max entries of flush round `round` (wall-clock ms / flush interval) to instance's
+   flushing hash and returns them (owned JSON array of strings), or NULL on failure. The first
+   claim of a round takes everything dirty at that moment into the round; later claims of the
+   round share what it left, so no entry is claimed twice in one round. Empty when the round is
+   used up or a later round has begun. */
+json_t *presence_store_claim(presence_store_t *self, const char *instance, int max, int64_t now_ms,
+                             int64_t round);
 
 /* Reads the current state of claimed entries and turns them into DynamoDB requests: items to
    put (*puts) and keys to delete (*deletes), both new arrays, and, in *order, the entry each
@@ -73,7 +77,8 @@ int presence_store_ack(presence_store_t *self, const char *instance, json_t *ent
 /* Entries not written: back to the dirty set, out of the flushing hash. */
 int presence_store_giveback(presence_store_t *self, const char *instance, json_t *entries);
 
-/* Number of dirty entries (for the lag counter), or -1. */
+/* Number of dirty entries, in the current round or waiting for the next (for the lag
+   counter), or -1. */
 long presence_store_dirty_count(presence_store_t *self);
 
 #endif
