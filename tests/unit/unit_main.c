@@ -11,5 +11,6 @@ int main(void)
     failed += test_latency_histogram_group();
     failed += test_config_group();
     failed += test_secrets_group();
+    failed += test_schedule_group();
     return failed ? 1 : 0;
 }
