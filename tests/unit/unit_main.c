@@ -11,6 +11,7 @@ int main(void)
     failed += test_latency_histogram_group();
     failed += test_config_group();
     failed += test_secrets_group();
+    failed += test_tz_zone_group();
     failed += test_schedule_group();
     return failed ? 1 : 0;
 }

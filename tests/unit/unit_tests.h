@@ -16,6 +16,7 @@ int test_deadline_heap_group(void);
 int test_latency_histogram_group(void);
 int test_config_group(void);
 int test_secrets_group(void);
+int test_tz_zone_group(void);
 int test_schedule_group(void);
 
 #endif
