@@ -49,6 +49,8 @@ int bench_zmq_proxy(const bench_options_t *options);  /* ROUTER endpoint <-> DEA
 int bench_redis_client(const bench_options_t *options);
 int bench_redis_worker(const bench_options_t *options);
 int bench_ports(int count); /* prints count free TCP ports on 127.0.0.1 */
+/* `cpu`: prints the CPU time the watched processes (and their main threads) have used so far */
+int bench_cpu_sample(const bench_options_t *options);
 
 /* Returns the request bytes every system carries (a heap buffer the caller frees) and sets
    *size_p, or returns NULL when memory runs out. The buffer is at least 8 bytes long. */

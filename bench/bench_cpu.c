@@ -27,10 +27,11 @@ int64_t bench_cpu_thread_us(void)
     return s_rusage_us(RUSAGE_THREAD);
 }
 
-int64_t bench_cpu_pid_us(pid_t pid)
+/* Returns the user + system CPU time in a /proc stat file (a process's or a thread's) in
+   microseconds, or -1 when the file is gone or does not parse. */
+static int64_t s_stat_us(const char *path)
 {
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char line[1024];
     FILE *file = fopen(path, "r");
     if (!file)
         return -1;
@@ -49,4 +50,18 @@ int64_t bench_cpu_pid_us(pid_t pid)
     if (ticks <= 0)
         return -1;
     return (int64_t)((utime + stime) * 1000000ULL / (unsigned long long)ticks);
+}
+
+int64_t bench_cpu_pid_us(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    return s_stat_us(path);
+}
+
+int64_t bench_cpu_main_thread_us(pid_t pid)
+{
+    char path[80];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)pid);
+    return s_stat_us(path);
 }

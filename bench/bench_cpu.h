@@ -19,4 +19,9 @@ int64_t bench_cpu_thread_us(void);
    parse. */
 int64_t bench_cpu_pid_us(pid_t pid);
 
+/* Returns the user + system CPU time of process pid's main thread (the one whose thread id is
+   pid: where main() runs, e.g. a worker's request loop) in microseconds, from
+   /proc/<pid>/task/<pid>/stat, or -1 like bench_cpu_pid_us. */
+int64_t bench_cpu_main_thread_us(pid_t pid);
+
 #endif

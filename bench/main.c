@@ -8,6 +8,7 @@
       parley-bench zmq-client --endpoint EP [client options]
       parley-bench redis-worker --redis-port P [--batch N] [--jobs-key KEY]
       parley-bench redis-client --redis-port P [--batch N] [--jobs-key KEY] [client options]
+      parley-bench cpu --watch LABEL:PID ...               CPU time used so far (bench_cpu_sample.c)
 
     client options: --inflight N --warmup-ms MS --duration-ms MS --size BYTES --timeout-ms MS
                     --watch LABEL:PID (repeatable; reports that process's CPU use) */
@@ -28,14 +29,14 @@ static const s_role_t s_roles[] = {
     {"broker-client", bench_broker_client}, {"zmq-client", bench_zmq_client},
     {"zmq-echo", bench_zmq_echo},           {"zmq-worker", bench_zmq_worker},
     {"zmq-proxy", bench_zmq_proxy},         {"redis-client", bench_redis_client},
-    {"redis-worker", bench_redis_worker},
+    {"redis-worker", bench_redis_worker},   {"cpu", bench_cpu_sample},
 };
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: parley-bench ports N | ROLE [options]\n"
                  "roles: broker-client zmq-client zmq-echo zmq-worker zmq-proxy redis-client "
-                 "redis-worker\n"
+                 "redis-worker cpu\n"
                  "options: --endpoint EP --backend EP --redis-port P --batch N --jobs-key KEY\n"
                  "         --inflight N --warmup-ms MS --duration-ms MS --size BYTES\n"
                  "         --timeout-ms MS --watch LABEL:PID\n");

@@ -20,11 +20,29 @@
 # of each load generator (cpu_client: whole process; cpu_client_main: its own loop's thread,
 # without libzmq's I/O thread) and of each system's servers.
 #
+# Then the presence worker's write-behind, on its own redis-server and dynalite (DynamoDB API)
+# behind the same broker, with one parley-presence replica (see "presence" below):
+#   writes_per_heartbeat        DynamoDB rows written / heartbeats acknowledged, PRESENCE_SOCKETS
+#                               sockets heartbeating every second for PRESENCE_INTERVALS flush
+#                               intervals of PRESENCE_FLUSH_MS
+#   floor_writes_per_heartbeat  one write per socket per flush interval: heartbeat interval /
+#                               flush interval
+#   presence_heartbeats_per_s   heartbeats (one socket's last seen, written to Redis) one replica
+#                               absorbs when presence-sim --flood keeps FLOOD_INFLIGHT batches of
+#                               500 in flight for FLOOD_MS; median of FLOOD_ROUNDS
+# and their context (presence_*): the counts behind the ratio, and CPU use during the flood of
+# the replica (whole process, and its main thread: the request loop), its Redis (where the Lua
+# scripts run), dynalite, the broker and presence-sim, plus Redis's time per script call and
+# the share of the time it spent in scripts.
+#
 # Settings (environment): PARLEY_BENCH_ROUNDS (5), PARLEY_BENCH_REPLICAS (1),
 # PARLEY_BENCH_CAPACITY (per echo replica; default INFLIGHT, so the broker never queues),
 # PARLEY_BENCH_INFLIGHT (100), PARLEY_BENCH_SIZE (32 data bytes), PARLEY_BENCH_DURATION_MS (3000),
 # PARLEY_BENCH_WARMUP_MS (500), PARLEY_BENCH_EXTRAS (0; 1 adds latency at one in flight for the
-# baselines).
+# baselines); PARLEY_BENCH_PRESENCE (1; 0 skips the presence figures),
+# PARLEY_BENCH_PRESENCE_SOCKETS (10000), PARLEY_BENCH_PRESENCE_FLUSH_MS (10000),
+# PARLEY_BENCH_PRESENCE_INTERVALS (3), PARLEY_BENCH_FLOOD_INFLIGHT (8), PARLEY_BENCH_FLOOD_MS
+# (10000), PARLEY_BENCH_FLOOD_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${PARLEY_BIN:-build/bin}
@@ -41,19 +59,37 @@ WARMUP_MS=${PARLEY_BENCH_WARMUP_MS:-500}
 LATENCY_DURATION_MS=$((DURATION_MS / 2))
 LATENCY_WARMUP_MS=$((WARMUP_MS / 2))
 EXTRAS=${PARLEY_BENCH_EXTRAS:-0}
+PRESENCE=${PARLEY_BENCH_PRESENCE:-1}
+PRESENCE_SOCKETS=${PARLEY_BENCH_PRESENCE_SOCKETS:-10000}
+PRESENCE_FLUSH_MS=${PARLEY_BENCH_PRESENCE_FLUSH_MS:-10000}
+PRESENCE_INTERVALS=${PARLEY_BENCH_PRESENCE_INTERVALS:-3}
+PRESENCE_BEAT_MS=1000  # a gateway heartbeats each socket once a second
+PRESENCE_BATCH=500     # sockets per heartbeat request
+FLOOD_INFLIGHT=${PARLEY_BENCH_FLOOD_INFLIGHT:-8}
+FLOOD_MS=${PARLEY_BENCH_FLOOD_MS:-10000}
+FLOOD_ROUNDS=${PARLEY_BENCH_FLOOD_ROUNDS:-3}
+DYNALITE=node_modules/.bin/dynalite
 LOGS=build/bench
 
-for bin in "$BIN/parley-broker" "$BIN/parley-echo" "$BENCH"; do
-  [ -x "$bin" ] || { echo "bench: $bin is missing (run make first)" >&2; exit 1; }
+need=("$BIN/parley-broker" "$BIN/parley-echo" "$BENCH")
+((PRESENCE)) && need+=("$BIN/parley-presence" "$BIN/presence-sim" "$DYNALITE")
+for bin in "${need[@]}"; do
+  [ -x "$bin" ] || { echo "bench: $bin is missing (run make, or scripts/deps.sh)" >&2; exit 1; }
 done
 command -v redis-server >/dev/null || { echo "bench: redis-server is missing" >&2; exit 1; }
+if ((PRESENCE)); then
+  for tool in python3 redis-cli; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
+  done
+fi
 mkdir -p "$LOGS"
 rm -f "$LOGS"/*.log
 
 # ---- processes ----------------------------------------------------------------------------
 
-pids=()      # every server started here, in start order
-client_pid=  # the load generator while one runs
+pids=()       # every server started here, in start order, apart from the stores below
+store_pids=() # the presence worker's stores (redis-server, dynalite): stopped after the rest
+client_pid=   # the load generator while one runs
 say() { echo "bench: $*" >&2; }
 
 alive() { # true while pid runs (a zombie does not count)
@@ -62,25 +98,34 @@ alive() { # true while pid runs (a zombie does not count)
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
-stop_all() {
-  local status=$?
-  trap - EXIT INT TERM
-  [ -n "$client_pid" ] && pids+=("$client_pid")
-  ((${#pids[@]})) || exit "$status"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for _ in $(seq 50); do
+# stop TENTHS PID...: SIGTERM, then SIGKILL for those still running after TENTHS x 0.1 s.
+stop() {
+  local tenths=$1; shift
+  (($#)) || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for _ in $(seq "$tenths"); do
     local running=0
-    for pid in "${pids[@]}"; do alive "$pid" && running=1; done
+    for pid in "$@"; do alive "$pid" && running=1; done
     ((running)) || break
     sleep 0.1
   done
-  for pid in "${pids[@]}"; do
+  for pid in "$@"; do
     if alive "$pid"; then
       say "pid $pid did not stop on SIGTERM; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  wait "${pids[@]}" 2>/dev/null || true
+  wait "$@" 2>/dev/null || true
+}
+
+# Stops the servers (and the load generator), then the stores, so that a presence replica still
+# running can finish its last write-behind.
+stop_all() {
+  local status=$?
+  trap - EXIT INT TERM
+  [ -n "$client_pid" ] && pids+=("$client_pid")
+  stop 50 "${pids[@]+"${pids[@]}"}"
+  stop 50 "${store_pids[@]+"${store_pids[@]}"}"
   exit "$status"
 }
 trap stop_all EXIT
@@ -94,10 +139,19 @@ start() {
   last_pid=$!
 }
 
+# start_store NAME CMD... : the same for a store, stopped last.
+start_store() {
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  store_pids+=($!)
+  last_pid=$!
+}
+
 # ---- servers ------------------------------------------------------------------------------
 
-ports=$("$BENCH" ports 8)
-read -r P_REQ P_EIN P_EOUT P_STATS P_ZECHO P_PFRONT P_PBACK P_REDIS <<<"$ports"
+ports=$("$BENCH" ports 10)
+read -r P_REQ P_EIN P_EOUT P_STATS P_ZECHO P_PFRONT P_PBACK P_REDIS P_PRESENCE_REDIS P_DYNAMO \
+  <<<"$ports"
 export PARLEY_BROKER_ENDPOINT=tcp://127.0.0.1:$P_REQ
 export PARLEY_BROKER_EVENTS_IN=tcp://127.0.0.1:$P_EIN
 export PARLEY_BROKER_EVENTS_OUT=tcp://127.0.0.1:$P_EOUT
@@ -221,6 +275,250 @@ for round in $(seq "$ROUNDS"); do
 done
 say "measured in $((SECONDS - begin)) s"
 
+# ---- presence: write-behind and heartbeat absorption --------------------------------------
+#
+# One parley-presence replica behind the same broker, on its own redis-server and dynalite, with
+# PARLEY_PRESENCE_FLUSH_MS=PRESENCE_FLUSH_MS. Its flusher writes at wall-clock multiples of the
+# flush interval, so presence-sim is started to open its sockets just after such a boundary and
+# to send its last heartbeat round half a second before the boundary PRESENCE_INTERVALS
+# intervals later: the run covers whole flush intervals, and the flush at that last boundary
+# writes every socket's final state. (Unaligned, a 30 s run would at random add a fourth flush
+# that writes every socket once more: +33% from where the run happens to start, not from the
+# design.) Then, on the same sockets, presence-sim --flood measures how many heartbeats the
+# replica absorbs, with the flusher running as usual.
+
+HEARTBEAT_MS=${PARLEY_HEARTBEAT_MS:-1000} # the worker's heartbeats carry its counters
+declare -A pc                               # the replica's counters (read_counters)
+
+now_ms() { date +%s%3N; }
+sleep_ms() { # sleep_ms MS (nothing when MS <= 0)
+  (($1 > 0)) && sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
+  return 0
+}
+
+wait_port() { # wait_port PORT NAME: until something accepts connections on 127.0.0.1:PORT
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  say "$2 did not start on port $1 (see $LOGS/)"
+  exit 1
+}
+
+# read_counters: fills pc[] with the presence replica's counters from the broker's /stats (they
+# ride in its heartbeats: up to one heartbeat old). Fails while the broker shows none.
+read_counters() {
+  pc=()
+  curl -sf "http://$PARLEY_BROKER_STATS_ADDRESS/stats" >"$LOGS/stats.json" 2>/dev/null ||
+    return 1
+  local name value
+  while read -r name value; do
+    pc[$name]=$value
+  done < <(python3 - "$LOGS/stats.json" 2>/dev/null <<'PY'
+import json, sys
+try:
+    workers = json.load(open(sys.argv[1]))["services"].get("presence", {}).get("workers", [])
+except (OSError, ValueError, KeyError, AttributeError):
+    sys.exit(1)
+for name, value in (workers[0].get("counters", {}).items() if workers else ()):
+    print(name, value)
+PY
+  )
+  [ -n "${pc[rows_written]:-}" ]
+}
+
+sim_json() { # sim_json FILE KEY...: presence-sim's report fields, one a line (objects as JSON)
+  python3 - "$@" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for key in sys.argv[2:]:
+    value = report.get(key, "")
+    print(json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value)
+PY
+}
+
+# run_sim OUT ARGS...: runs presence-sim on the bench's sockets (in the background, so that Ctrl-C
+# is handled at once), its report to OUT. Fails the bench when it fails, is answered with errors,
+# or not every heartbeat it sent was acknowledged (each socket must be open), or a server exited.
+run_sim() {
+  local out=$1; shift
+  "$BIN/presence-sim" --sockets "$PRESENCE_SOCKETS" --batch "$PRESENCE_BATCH" --tenant bench \
+    --gateway gw-bench "$@" >"$out" 2>>"$LOGS/presence-sim.log" &
+  client_pid=$!
+  local status=0 report
+  wait "$client_pid" || status=$?
+  client_pid=
+  mapfile -t report < <(sim_json "$out" errors heartbeats_sent heartbeats_acked 2>/dev/null)
+  if ((status)) || [ "${report[0]:-}" != "{}" ] || [ "${report[1]:-0}" = 0 ] ||
+     [ "${report[1]:-}" != "${report[2]:-}" ]; then
+    say "presence-sim failed, or was answered with errors: $(cat "$out") (see $LOGS/)"
+    exit 1
+  fi
+  for pid in "${pids[@]}" "${store_pids[@]}"; do
+    alive "$pid" || { say "a server exited during presence-sim (see $LOGS/)"; exit 1; }
+  done
+}
+
+# read_cpu ARRAY ARGS...: fills the associative ARRAY with a `parley-bench cpu ARGS` snapshot
+# (wall_us, LABEL_us, LABEL_main_us).
+read_cpu() {
+  local -n into=$1; shift
+  local key value
+  while read -r key value; do
+    into[${key%:}]=$value
+  done < <("$BENCH" cpu "$@")
+  [ -n "${into[wall_us]:-}" ]
+}
+
+# redis_scripts: prints the script calls (EVAL, EVALSHA) the presence Redis ran since its last
+# CONFIG RESETSTAT and the microseconds it spent in them.
+redis_scripts() {
+  redis-cli -p "$P_PRESENCE_REDIS" INFO commandstats | tr -d '\r' |
+    awk -F'[:,=]' '/^cmdstat_eval(sha)?:/ {calls += $3; usec += $5}
+                   END {printf "%d %d\n", calls, usec}'
+}
+
+presence_start() {
+  say "presence: redis-server, dynalite, a parley-presence replica" \
+      "(flush every $PRESENCE_FLUSH_MS ms)"
+  start_store presence-redis redis-server --bind 127.0.0.1 --port "$P_PRESENCE_REDIS" --save '' \
+    --appendonly no --dir "$LOGS" --dbfilename presence.rdb
+  presence_redis_pid=$last_pid
+  start_store dynalite "$DYNALITE" --host 127.0.0.1 --port "$P_DYNAMO" --createTableMs 0
+  dynalite_pid=$last_pid
+  wait_port "$P_PRESENCE_REDIS" redis-server
+  wait_port "$P_DYNAMO" dynalite
+  # dynalite takes any credentials (SigV4 signing needs some); a long grace period, so that no
+  # socket expires between the runs below.
+  start presence env -u AWS_SESSION_TOKEN \
+    PARLEY_REDIS_URL="redis://127.0.0.1:$P_PRESENCE_REDIS/0" \
+    PARLEY_DYNAMO_ENDPOINT="http://127.0.0.1:$P_DYNAMO" AWS_REGION=eu-west-1 \
+    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
+    PARLEY_PRESENCE_FLUSH_MS="$PRESENCE_FLUSH_MS" PARLEY_PRESENCE_GRACE_MS=600000 \
+    "$BIN/parley-presence"
+  presence_pid=$last_pid
+  for _ in $(seq 100); do
+    read_counters && return 0
+    alive "$presence_pid" || break
+    sleep 0.1
+  done
+  say "the presence replica did not register with the broker (see $LOGS/presence.log)"
+  exit 1
+}
+
+# writes_per_heartbeat's numerator is rows_written: every row DynamoDB accepted from the flusher.
+# Each socket's row is written once per flush interval in which it changed: the first write
+# carries its opening (presence.open is an update like a heartbeat, coalesced with the heartbeats
+# of its interval) and the last one its final state after the last heartbeat. The denominator
+# counts heartbeats only (presence-sim's heartbeats_acked), not the openings.
+presence_writes() {
+  local duration_ms=$((PRESENCE_INTERVALS * PRESENCE_FLUSH_MS - PRESENCE_BEAT_MS / 2))
+  local now boundary
+  now=$(now_ms)
+  # presence-sim opens its sockets one heartbeat interval after it starts: start it so that they
+  # open 200 ms after the next flush boundary that leaves time for that.
+  boundary=$(((now + PRESENCE_BEAT_MS + 300 + PRESENCE_FLUSH_MS - 1) / PRESENCE_FLUSH_MS *
+              PRESENCE_FLUSH_MS))
+  read_counters || { say "presence: no counters"; exit 1; }
+  local rows_before=${pc[rows_written]} batches_before=${pc[flush_batches]}
+  sleep_ms $((boundary - PRESENCE_BEAT_MS + 200 - $(now_ms)))
+  say "presence: $PRESENCE_SOCKETS sockets heartbeating every $PRESENCE_BEAT_MS ms for" \
+      "$PRESENCE_INTERVALS flush intervals"
+  run_sim "$LOGS/presence-writes.out" --interval-ms "$PRESENCE_BEAT_MS" \
+    --duration-ms "$duration_ms"
+  local report
+  mapfile -t report < <(sim_json "$LOGS/presence-writes.out" opened heartbeats_acked)
+  if [ "${report[0]}" != "$PRESENCE_SOCKETS" ]; then
+    say "presence-sim opened ${report[0]} of $PRESENCE_SOCKETS sockets"
+    exit 1
+  fi
+  # Wait for the flush at the last boundary to report: no dirty entries left, rows_written
+  # unchanged for a heartbeat, and (unless time is up) at least one row per socket per interval
+  # (so that a zero left by an earlier quick flush is not taken for the last one).
+  local last=$((boundary + PRESENCE_INTERVALS * PRESENCE_FLUSH_MS))
+  local deadline=$((last + PRESENCE_FLUSH_MS + 30000))
+  local floor_rows=$((PRESENCE_SOCKETS * PRESENCE_INTERVALS)) rows=-1 since=0
+  sleep_ms $((last - $(now_ms)))
+  while :; do
+    now=$(now_ms)
+    if read_counters && [ "${pc[dirty_entries]}" = 0 ]; then
+      [ "${pc[rows_written]}" = "$rows" ] || { rows=${pc[rows_written]}; since=$now; }
+      if ((now - since > HEARTBEAT_MS + 200)); then
+        ((rows - rows_before >= floor_rows)) && break
+        if ((now > deadline)); then
+          say "presence: fewer rows than one per socket per flush interval"
+          break
+        fi
+      fi
+    elif ((now > deadline)); then
+      say "presence: the write-behind did not finish: dirty_entries=${pc[dirty_entries]:-?}"
+      exit 1
+    fi
+    sleep 0.25
+  done
+  presence_rows=$((pc[rows_written] - rows_before))
+  presence_heartbeats=${report[1]}
+  presence_batch_writes=$((pc[flush_batches] - batches_before))
+  presence_flush_errors=${pc[flush_errors]}
+  presence_last_flush_ms=${pc[flush_duration_ms]}
+  say "  presence_writes: rows_written=$presence_rows heartbeats=$presence_heartbeats" \
+      "batch_writes=$presence_batch_writes last_flush_ms=$presence_last_flush_ms" \
+      "flush_errors=$presence_flush_errors"
+}
+
+# CPU use over each flood round (100 = one core), from snapshots just before presence-sim starts
+# and after it exits (its start and end add some 50 ms to a window of FLOOD_MS).
+presence_flood() {
+  say "presence: flood, $FLOOD_INFLIGHT batches of $PRESENCE_BATCH in flight for $FLOOD_MS ms," \
+      "$FLOOD_ROUNDS rounds"
+  local watch=(--watch "presence:$presence_pid" --watch "redis:$presence_redis_pid"
+               --watch "dynalite:$dynalite_pid" --watch "broker:$broker_pid")
+  local round label wall line
+  for round in $(seq "$FLOOD_ROUNDS"); do
+    local -A before=() after=() pct=()
+    redis-cli -p "$P_PRESENCE_REDIS" CONFIG RESETSTAT >/dev/null
+    read_cpu before "${watch[@]}" || { say "presence: no CPU snapshot"; exit 1; }
+    run_sim "$LOGS/presence-flood.out" --flood "$FLOOD_INFLIGHT" --no-open \
+      --duration-ms "$FLOOD_MS"
+    read_cpu after "${watch[@]}" || { say "presence: no CPU snapshot"; exit 1; }
+    wall=$((after[wall_us] - before[wall_us]))
+    for label in presence presence_main redis dynalite broker; do
+      pct[$label]=$(((after[${label}_us] - before[${label}_us]) * 100 / wall))
+    done
+    local report calls usec
+    mapfile -t report < <(sim_json "$LOGS/presence-flood.out" heartbeats_per_s cpu_ms)
+    pct[client]=$((report[1] * 1000 * 100 / wall))
+    read -r calls usec < <(redis_scripts)
+    values[presence_flood_heartbeats_per_s]+="${report[0]} "
+    values[presence_flood_redis_us_per_script]+="$((calls ? usec / calls : 0)) "
+    values[presence_flood_redis_in_scripts_pct]+="$((usec * 100 / wall)) "
+    line=" heartbeats_per_s=${report[0]} redis_us_per_script=$((calls ? usec / calls : 0))"
+    line+=" redis_in_scripts_pct=$((usec * 100 / wall))"
+    for label in presence presence_main redis dynalite broker client; do
+      values[presence_flood_cpu_${label}_pct]+="${pct[$label]} "
+      line+=" cpu_${label}_pct=${pct[$label]}"
+    done
+    say "  presence_flood:$line"
+  done
+}
+
+# Stops the replica before the stores, giving its last write-behind time to finish.
+presence_stop() {
+  stop 300 "$presence_pid"
+  local kept=() pid
+  for pid in "${pids[@]}"; do [ "$pid" = "$presence_pid" ] || kept+=("$pid"); done
+  pids=("${kept[@]}")
+}
+
+if ((PRESENCE)); then
+  begin=$SECONDS
+  presence_start
+  presence_writes
+  presence_flood
+  presence_stop
+  say "presence measured in $((SECONDS - begin)) s"
+fi
+
 # ---- report -------------------------------------------------------------------------------
 
 median() { # median of the values of figure $1 (empty when there are none)
@@ -261,6 +559,34 @@ if ((EXTRAS)); then
     figure "${system}_p99_us" "${system}_latency_p99_us"
   done
 fi
-for key in $(printf '%s\n' "${!values[@]}" | grep -E '_cpu_.*_pct$' | grep -v _latency_ | sort); do
+for key in $(printf '%s\n' "${!values[@]}" | grep -E '_cpu_.*_pct$' | grep -v _latency_ |
+             grep -v '^presence_' | sort); do
   figure "$key" "$key"
 done
+# Presence (see "presence" above): rows written per heartbeat next to the floor of one write per
+# socket per flush interval, and the heartbeats one replica absorbs per second. Then context: the
+# counts behind the ratio (batch_writes: BatchWriteItem calls; last_flush_ms: the last flush's
+# duration), and over the flood rounds CPU use (100 = one core) of the replica (presence: whole
+# process; presence_main: its request loop's thread, without the flusher and libzmq threads),
+# of its Redis, dynalite, the broker and presence-sim (client); Redis's time per script call (one
+# heartbeat request of PRESENCE_BATCH sockets is one EVAL), and the share of the wall-clock time
+# it spent running scripts (near 100: Redis's one thread is what limits the rate).
+if ((PRESENCE)); then
+  awk -v rows="$presence_rows" -v beats="$presence_heartbeats" \
+    'BEGIN {if (beats > 0) printf "writes_per_heartbeat: %.3f\n", rows / beats}'
+  awk -v beat="$PRESENCE_BEAT_MS" -v flush="$PRESENCE_FLUSH_MS" \
+    'BEGIN {printf "floor_writes_per_heartbeat: %.3f\n", beat / flush}'
+  figure presence_heartbeats_per_s presence_flood_heartbeats_per_s
+  printf 'presence_sockets: %s\n' "$PRESENCE_SOCKETS"
+  printf 'presence_flush_intervals: %s\n' "$PRESENCE_INTERVALS"
+  printf 'presence_heartbeats: %s\n' "$presence_heartbeats"
+  printf 'presence_rows_written: %s\n' "$presence_rows"
+  printf 'presence_batch_writes: %s\n' "$presence_batch_writes"
+  printf 'presence_last_flush_ms: %s\n' "$presence_last_flush_ms"
+  printf 'presence_flush_errors: %s\n' "$presence_flush_errors"
+  for label in presence presence_main redis dynalite broker client; do
+    figure "presence_flood_cpu_${label}_pct" "presence_flood_cpu_${label}_pct"
+  done
+  figure presence_flood_redis_us_per_script presence_flood_redis_us_per_script
+  figure presence_flood_redis_in_scripts_pct presence_flood_redis_in_scripts_pct
+fi
