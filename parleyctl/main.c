@@ -20,6 +20,7 @@
     come from the environment (see --help). */
 #include "../common/dynamo.h"
 #include "../common/plog.h"
+#include "../common/schedule.h"
 #include "../common/secrets.h"
 #include "../common/tenant_store.h"
 #include "../proto/proto.h"
@@ -98,6 +99,23 @@ static int s_secret_from_env(const char *var, char **out, const char *what)
     }
     *out = strdup(value);
     return *out ? 0 : -1;
+}
+
+/* Checks schedule text with the real parser (zone in the tz database, intervals well formed).
+   Returns 0, or 2 after printing why. An empty text is no schedule and passes. */
+static int s_check_schedule(const char *text)
+{
+    if (!*text)
+        return 0;
+    char why[256];
+    schedule_zones_t *zones = schedule_zones_new(NULL, why, sizeof why);
+    schedule_t *schedule = zones ? schedule_new(zones, text, why, sizeof why) : NULL;
+    int rc = schedule ? 0 : 2;
+    if (!schedule)
+        fprintf(stderr, "parleyctl: --schedule: %s\n", why);
+    schedule_destroy(&schedule);
+    schedule_zones_destroy(&zones);
+    return rc;
 }
 
 static void s_print(json_t *value)
@@ -275,6 +293,8 @@ static int s_project(s_ctl_t *ctl, int argc, char **argv)
         return s_usage("this --visibility needs --schedule");
     if (strlen(schedule) > TENANT_SCHEDULE_MAX)
         return s_usage("--schedule is too long");
+    if (s_check_schedule(schedule) != 0)
+        return 2;
     project.allow_anonymous = strcmp(anonymous, "yes") == 0;
     snprintf(project.visibility, sizeof project.visibility, "%s", visibility);
     snprintf(project.visibility_schedule, sizeof project.visibility_schedule, "%s", schedule);
@@ -349,6 +369,8 @@ static int s_agent(s_ctl_t *ctl, int argc, char **argv)
     }
     if (strlen(schedule) > TENANT_SCHEDULE_MAX)
         return s_usage("--schedule is too long");
+    if (s_check_schedule(schedule) != 0)
+        return 2;
     snprintf(agent.schedule, sizeof agent.schedule, "%s", schedule);
     int rc = tenant_store_put_agent(ctl->store, &agent, &error);
     return rc == 0 ? 0 : s_store_error("agent set", rc, &error);

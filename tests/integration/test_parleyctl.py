@@ -68,6 +68,11 @@ def test_bad_arguments_are_refused_with_a_reason(dynamo_proxy):
         (["project", "set", "--tenant", "a", "--project", "P", "--issue-type", "T",
           "--visibility", "schedule"], "--schedule"),
         (["agent", "set", "--tenant", "a", "--account", "x"], "--projects"),
+        (["agent", "set", "--tenant", "a", "--account", "x", "--projects", "P",
+          "--schedule", "Mars/Olympus|mon 09:00-17:00"], "--schedule"),
+        (["project", "set", "--tenant", "a", "--project", "P", "--issue-type", "T",
+          "--visibility", "schedule", "--schedule", "Europe/Berlin|mon 25:00-26:00"],
+         "--schedule"),
         (["tenant", "set", "--id", "a b", "--base-url", "https://x", "--auth", "token"], "--id"),
         (["frobnicate"], "unknown command"),
     ]
