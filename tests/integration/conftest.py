@@ -26,9 +26,22 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count):
+    """count distinct free ports: every socket stays bound until all are chosen, so the kernel
+    cannot hand out the same port twice (it did: a broker then failed to bind its HTTP port)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def backtrace(pid):
@@ -85,7 +98,8 @@ class Process:
 class Cluster:
     def __init__(self, log_dir, **broker_env):
         self.log_dir = log_dir
-        self.ports = {k: free_port() for k in ("router", "events_in", "events_out", "http")}
+        names = ("router", "events_in", "events_out", "http")
+        self.ports = dict(zip(names, free_ports(len(names))))
         self.env = dict(os.environ)
         self.env.update({
             "PARLEY_BROKER_ENDPOINT": f"tcp://127.0.0.1:{self.ports['router']}",
