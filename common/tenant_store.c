@@ -83,6 +83,8 @@ static int s_put_sealed(json_t *item, secrets_t *secrets, const char *pk, const 
 {
     if (!value)
         return 0;
+    if (!secrets)
+        return -1; /* a store without the key cannot write secrets */
     char aad[400];
     snprintf(aad, sizeof aad, "%s|%s|%s", pk, sk, name);
     size_t size;
@@ -102,8 +104,8 @@ static int s_get_sealed(json_t *item, secrets_t *secrets, const char *pk, const 
 {
     *out = NULL;
     const char *text = json_string_value(json_object_get(json_object_get(item, name), "B"));
-    if (!text)
-        return 0;
+    if (!text || !secrets)
+        return 0; /* absent, or a store that does not open secrets */
     char aad[400];
     snprintf(aad, sizeof aad, "%s|%s|%s", pk, sk, name);
     size_t size, plain_size;

@@ -62,7 +62,9 @@ bool tenant_visibility_valid(const char *visibility);
 typedef struct tenant_store_t tenant_store_t;
 
 /* Returns a store on table, or NULL when memory runs out. redis may be NULL (no cache);
-   cache_ttl_s is how long a cached item is used. All pointers are borrowed. */
+   cache_ttl_s is how long a cached item is used. secrets may be NULL for a process that needs
+   no secrets (e.g. presence reading schedules): its gets leave the secret fields NULL and its
+   puts of secret fields fail. All pointers are borrowed. */
 tenant_store_t *tenant_store_new(dynamo_t *dynamo, secrets_t *secrets, const char *table,
                                  redis_client_t *redis, int64_t cache_ttl_s);
 void tenant_store_destroy(tenant_store_t **self_p);

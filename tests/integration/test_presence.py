@@ -264,6 +264,7 @@ def test_dynamodb_outage_of_20s_ends_with_every_final_state_written(cluster_fact
 
 
 def test_first_agent_online_and_last_agent_offline_are_announced_on_the_project_topic(stack):
+    """(Schedules and visibility modes: test_presence_availability.py.)"""
     import zmq
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
@@ -282,11 +283,12 @@ def test_first_agent_online_and_last_agent_offline_are_announced_on_the_project_
         return topic, msgpack.unpackb(header)["type"], msgpack.unpackb(payload)
 
     open_agent("e1", "agent-1")
-    assert next_event() == (b"project.acme.SUP", "presence.agents",
-                            {"tenant": "acme", "project": "SUP", "agents_online": True})
+    assert next_event() == (b"project.acme.SUP", "presence.availability",
+                            {"tenant": "acme", "project": "SUP", "available": True,
+                             "agents_online": 1, "visibility": "when_online", "visible": True})
     open_agent("e2", "agent-2")  # not the first: no event
     c.call("presence.close", {"tenant": "acme", "socket": "e1", "gateway": "g"})
     assert not sub.poll(500), "an agent is still online: no event"
     c.call("presence.close", {"tenant": "acme", "socket": "e2", "gateway": "g"})
-    assert next_event()[2]["agents_online"] is False
+    assert next_event()[2]["available"] is False
     sub.close()

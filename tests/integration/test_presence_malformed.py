@@ -1,4 +1,4 @@
-"""Malformed presence.open / heartbeat / close payloads, sent through the broker by a raw peer:
+"""Malformed presence.open / heartbeat / close / availability payloads, sent through the broker by a raw peer:
 random bytes, every truncation of a valid payload, and hand-made MessagePack that lies about
 its lengths, nests deeply, has wrong types or trailing bytes. Each gets ERROR bad_request, every
 one is counted, and the worker stays up and keeps serving."""
@@ -16,6 +16,7 @@ VALID = {
                       "account": "557058:agent-1", "projects": ["SUP", "HR"]},
     "presence.heartbeat": {"tenant": "acme", "gateway": "gw-1", "sockets": ["s-1", "s-2", "s-3"]},
     "presence.close": {"tenant": "acme", "socket": "s-1", "gateway": "gw-1"},
+    "presence.availability": {"tenant": "acme", "project": "SUP", "zone": "Europe/Berlin"},
 }
 
 
@@ -73,6 +74,10 @@ def crafted(type_):
             {k: v for k, v in valid.items() if k != "account"})
         cases["project with a list separator"] = msgpack.packb(dict(valid, projects=["a,b"]))
         cases["projects past their limit"] = msgpack.packb(dict(valid, projects=["P"] * 33))
+    if type_ == "presence.availability":
+        for zone in ("Mars/Olympus", "../../../etc/passwd", "/etc/localtime", "localtime",
+                     "right/UTC", "Europe//Berlin", ".hidden/zone", "posixrules"):
+            cases[f"zone {zone}"] = msgpack.packb(dict(valid, zone=zone))
     return cases
 
 
@@ -146,7 +151,9 @@ def test_malformed_presence_payloads_get_bad_request_and_the_worker_keeps_servin
         assert c.worker.alive(), c.worker.text()[-3000:]
         assert c.replicas("presence") == 1
         # the same worker still serves valid requests, one after the other
-        expected = [{"updated": 1}, {"updated": 1, "unknown": ["s-2", "s-3"]}, {"updated": 1}]
+        expected = [{"updated": 1}, {"updated": 1, "unknown": ["s-2", "s-3"]}, {"updated": 1},
+                    {"tenant": "acme", "project": "SUP", "available": False, "agents_online": 0,
+                     "visibility": "when_online", "visible": False}]
         for n, (type_, body) in enumerate(VALID.items()):
             answer = send_all(peer, [(type_, msgpack.packb(body))], first_id=100000 + n)
             command, header, payload = answer[100000 + n]

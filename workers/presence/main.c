@@ -76,13 +76,38 @@ int main(int argc, char **argv)
         plog_error("startup_failed", "reason=\"%s\"", why);
         return 2;
     }
-    presence_handlers_t handlers = {.config = &config};
+    /* Configuration reads happen in the request loop: one short attempt each (the evaluator
+       falls back to what it knew when the store fails). */
+    dynamo_config_t config_reads = config.dynamo;
+    if (config_reads.timeout_ms > 1000)
+        config_reads.timeout_ms = 1000;
+    config_reads.retry_max = 1;
+    dynamo_t *config_dynamo = dynamo_new(&config_reads);
+    tenant_store_t *tenants =
+        config_dynamo ? tenant_store_new(config_dynamo, NULL, config.table, redis,
+                                         config.config_cache_ttl_s)
+                      : NULL;
+    schedule_zones_t *zones = schedule_zones_new(NULL, why, sizeof why);
+    if (!zones)
+        plog_error("startup_failed", "reason=\"%s\"", why);
+    presence_handlers_t handlers = {.config = &config, .zones = zones};
     handlers.store = presence_store_new(redis);
+    presence_evaluator_t *evaluator =
+        handlers.store && tenants && zones
+            ? presence_evaluator_new(handlers.store, tenants, zones, config.config_cache_ttl_s,
+                                     config.schedule_clock_offset_s)
+            : NULL;
     handlers.worker = worker_new(&config.worker, "presence");
+    presence_announcer_t announcer = {.worker = handlers.worker,
+                                      .store = handlers.store,
+                                      .evaluator = evaluator,
+                                      .recheck_ms = config.availability_recheck_s * 1000};
+    handlers.announcer = &announcer;
     s_main_t m = {.worker = handlers.worker};
     zactor_t *flusher = NULL;
     presence_flusher_args_t flusher_args = {&config, NULL};
-    if (handlers.worker && handlers.store && presence_handlers_register(&handlers) == 0) {
+    if (handlers.worker && evaluator && presence_announcer_register(&announcer) == 0 &&
+        presence_handlers_register(&handlers) == 0) {
         flusher_args.instance = worker_instance(handlers.worker);
         flusher = zactor_new(presence_flusher_actor, &flusher_args);
     }
@@ -104,6 +129,10 @@ int main(int argc, char **argv)
     }
     zactor_destroy(&flusher); /* flushes one last time */
     worker_destroy(&handlers.worker);
+    presence_evaluator_destroy(&evaluator);
+    schedule_zones_destroy(&zones);
+    tenant_store_destroy(&tenants);
+    dynamo_destroy(&config_dynamo);
     presence_store_destroy(&handlers.store);
     redis_client_destroy(&redis);
     zsys_shutdown();

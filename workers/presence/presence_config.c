@@ -14,6 +14,14 @@ const config_option_t presence_config_options[] = {
                       3600000, "a flusher silent this long has its entries taken back (ms)"),
     CONFIG_INT_OPTION("PARLEY_PRESENCE_ROW_TTL_S", T, row_ttl_s, "86400", 60, 31536000,
                       "DynamoDB TTL of socket rows after their last update (s)"),
+    CONFIG_INT_OPTION("PARLEY_CONFIG_CACHE_TTL_S", T, config_cache_ttl_s, "30", 1, 3600,
+                      "configuration (projects, agents' schedules) is cached this long (s)"),
+    CONFIG_INT_OPTION("PARLEY_PRESENCE_AVAILABILITY_RECHECK_S", T, availability_recheck_s, "60",
+                      1, 86400,
+                      "projects with agents online are re-evaluated at least this often (s)"),
+    CONFIG_INT_OPTION("PARLEY_PRESENCE_SCHEDULE_CLOCK_OFFSET_S", T, schedule_clock_offset_s, "0",
+                      -3153600000LL, 3153600000LL,
+                      "shifts the instant schedules are evaluated at (s; tests and drills only)"),
 };
 #undef T
 const size_t presence_config_option_count =

@@ -17,6 +17,9 @@ typedef struct {
     int64_t grace_ms;         /* a socket not heard from this long is closed */
     int64_t flusher_lease_ms; /* a flusher silent this long has its entries taken back */
     int64_t row_ttl_s;        /* DynamoDB TTL of closed sockets' rows */
+    int64_t config_cache_ttl_s;     /* how long configuration read from the store is used */
+    int64_t availability_recheck_s; /* projects with agents online are re-evaluated this often */
+    int64_t schedule_clock_offset_s; /* shifts the clock schedules are evaluated at (tests) */
 } presence_config_t;
 
 extern const config_option_t presence_config_options[];

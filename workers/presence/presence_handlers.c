@@ -9,7 +9,7 @@
 static void s_bad_request(presence_handlers_t *self, worker_request_t *request, const char *what,
                           const proto_decode_error_t *why)
 {
-    char message[200];
+    char message[400];
     if (why)
         snprintf(message, sizeof message, "%s: field '%s' %s", what, why->field, why->reason);
     else
@@ -50,21 +50,13 @@ static void s_done(presence_handlers_t *self, worker_request_t *request, uint32_
     free(done);
 }
 
-/* Tells project.<tenant>.<project> subscribers that its first agent came or its last left. */
-static void s_announce(presence_handlers_t *self, const char *tenant,
-                       char (*projects)[PROTO_NAME_MAX + 1], uint32_t count, bool online)
+/* Re-evaluates the projects an agent came to or left (announcing what changed). */
+static void s_agent_moved(presence_handlers_t *self, const char *tenant,
+                          char (*projects)[PROTO_NAME_MAX + 1], uint32_t count, int64_t now_ms)
 {
     for (uint32_t i = 0; i < count; i++) {
-        proto_presence_agents_t event = {.agents_online = online};
-        proto_name_set(event.tenant, tenant);
-        proto_name_set(event.project, projects[i]);
-        char topic[2 * PROTO_NAME_MAX + 16];
-        snprintf(topic, sizeof topic, "project.%s.%s", tenant, projects[i]);
-        proto_buffer_t encoded;
-        proto_buffer_init(&encoded);
-        if (proto_presence_agents_encode(&event, &encoded) == 0)
-            worker_publish(self->worker, topic, "presence.agents", encoded.data, encoded.size);
-        proto_buffer_release(&encoded);
+        presence_availability_t result;
+        presence_announcer_refresh(self->announcer, tenant, projects[i], NULL, now_ms, &result);
     }
 }
 
@@ -98,15 +90,15 @@ static void s_on_open(worker_t *worker, worker_request_t *request, void *arg)
         s_bad_request(self, request, "presence.open: names may not contain '|' or ','", NULL);
         return;
     }
-    char arrived[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
-    uint32_t arrived_count = 0;
-    if (presence_store_open(self->store, &open, zclock_time(), arrived, &arrived_count) != 0) {
+    int64_t now = zclock_time();
+    if (presence_store_open(self->store, &open, now) != 0) {
         s_degraded(self, request);
         return;
     }
     (*self->updates)++;
-    s_announce(self, open.tenant, arrived, arrived_count, true);
     s_done(self, request, 1, NULL, 0);
+    if (is_agent && open.has_projects)
+        s_agent_moved(self, open.tenant, open.projects, open.projects_count, now);
 }
 
 static void s_on_heartbeat(worker_t *worker, worker_request_t *request, void *arg)
@@ -161,16 +153,57 @@ static void s_on_close(worker_t *worker, worker_request_t *request, void *arg)
         return;
     }
     bool was_open = false;
-    char offline[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
-    uint32_t offline_count = 0;
-    if (presence_store_close(self->store, close_request.tenant, close_request.socket, zclock_time(),
-                             &was_open, offline, &offline_count) != 0) {
+    char left[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
+    uint32_t left_count = 0;
+    int64_t now = zclock_time();
+    if (presence_store_close(self->store, close_request.tenant, close_request.socket, now,
+                             &was_open, left, &left_count) != 0) {
         s_degraded(self, request);
         return;
     }
     (*self->updates)++;
-    s_announce(self, close_request.tenant, offline, offline_count, false);
     s_done(self, request, was_open ? 1 : 0, NULL, 0);
+    s_agent_moved(self, close_request.tenant, left, left_count, now);
+}
+
+static void s_on_availability(worker_t *worker, worker_request_t *request, void *arg)
+{
+    (void)worker;
+    presence_handlers_t *self = arg;
+    size_t size;
+    const uint8_t *payload = worker_request_payload(request, &size);
+    proto_presence_availability_request_t ask;
+    proto_decode_error_t why;
+    if (proto_presence_availability_request_decode(&ask, payload, size, &why) != 0) {
+        s_bad_request(self, request, "presence.availability", &why);
+        return;
+    }
+    if (!presence_store_name_ok(ask.tenant) || !presence_store_name_ok(ask.project)) {
+        s_bad_request(self, request, "presence.availability: names may not contain '|' or ','",
+                      NULL);
+        return;
+    }
+    char zone_error[200];
+    if (ask.has_zone &&
+        schedule_zones_require(self->zones, ask.zone, zone_error, sizeof zone_error) != 0) {
+        char message[300];
+        snprintf(message, sizeof message, "presence.availability: zone: %s", zone_error);
+        s_bad_request(self, request, message, NULL);
+        return;
+    }
+    presence_availability_t result;
+    if (presence_announcer_refresh(self->announcer, ask.tenant, ask.project,
+                                   ask.has_zone ? ask.zone : NULL, zclock_time(), &result) != 0) {
+        s_degraded(self, request);
+        return;
+    }
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (presence_availability_encode_result(ask.tenant, ask.project, &result, true, &encoded) == 0)
+        worker_reply(self->worker, &request, encoded.data, encoded.size);
+    else
+        worker_reply_error(self->worker, &request, "internal", "out of memory");
+    proto_buffer_release(&encoded);
 }
 
 /* Closes sockets whose last seen stopped moving (their gateway died). */
@@ -192,13 +225,13 @@ static int s_on_sweep(zloop_t *loop, int timer_id, void *arg)
             continue;
         *bar = '\0';
         bool was_open;
-        char offline[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
-        uint32_t offline_count = 0;
-        if (presence_store_close(self->store, buf, bar + 1, now, &was_open, offline,
-                                 &offline_count) == 0 &&
+        char left[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
+        uint32_t left_count = 0;
+        if (presence_store_close(self->store, buf, bar + 1, now, &was_open, left, &left_count) ==
+                0 &&
             was_open) {
             (*self->expired)++;
-            s_announce(self, buf, offline, offline_count, false);
+            s_agent_moved(self, buf, left, left_count, now);
         }
     }
     if (json_array_size(stale))
@@ -220,6 +253,7 @@ int presence_handlers_register(presence_handlers_t *self)
     if (worker_on(self->worker, "presence.open", s_on_open, self) != 0 ||
         worker_on(self->worker, "presence.heartbeat", s_on_heartbeat, self) != 0 ||
         worker_on(self->worker, "presence.close", s_on_close, self) != 0 ||
+        worker_on(self->worker, "presence.availability", s_on_availability, self) != 0 ||
         zloop_timer(worker_loop(self->worker), (size_t)sweep_ms, 0, s_on_sweep, self) < 0)
         return -1;
     return 0;

@@ -26,16 +26,14 @@ static const char *s_open_script =
     "redis.call('HINCRBY', key, 'version', 1)\n"
     "redis.call('ZADD', 'socks', now, t..'|'..s)\n"
     "redis.call('SADD', 'dirty', key)\n"
-    "local arrived = {}\n"
     "if kind == 'agent' and acct ~= '' then\n"
     "  for _, p in ipairs(projects) do\n"
-    "    if redis.call('ZCARD', 'online|'..t..'|'..p) == 0 then arrived[#arrived + 1] = p end\n"
     "    redis.call('SADD', 'agentsocks|'..t..'|'..p..'|'..acct, s)\n"
     "    redis.call('ZADD', 'online|'..t..'|'..p, now, acct)\n"
     "    redis.call('SADD', 'dirty', 'agent|'..t..'|'..p..'|'..acct)\n"
     "  end\n"
     "end\n"
-    "return arrived\n";
+    "return 1\n";
 
 static const char *s_heartbeat_script =
     "local t, now = ARGV[1], ARGV[2]\n"
@@ -71,7 +69,7 @@ static const char *s_close_script =
     "redis.call('HINCRBY', key, 'version', 1)\n"
     "redis.call('EXPIRE', key, ttl)\n"
     "redis.call('SADD', 'dirty', key)\n"
-    "local offline = {}\n"
+    "local left = {}\n"
     "local info = redis.call('HMGET', key, 'kind', 'account', 'projects')\n"
     "if info[1] == 'agent' and info[2] and info[2] ~= '' and info[3] then\n"
     "  for p in string.gmatch(info[3], '[^,]+') do\n"
@@ -80,13 +78,11 @@ static const char *s_close_script =
     "    if redis.call('SCARD', set) == 0 then\n"
     "      redis.call('ZREM', 'online|'..t..'|'..p, info[2])\n"
     "      redis.call('SADD', 'dirty', 'agent|'..t..'|'..p..'|'..info[2])\n"
-    "      if redis.call('ZCARD', 'online|'..t..'|'..p) == 0 then\n"
-    "        offline[#offline + 1] = p\n"
-    "      end\n"
+    "      left[#left + 1] = p\n"
     "    end\n"
     "  end\n"
     "end\n"
-    "return {1, offline}\n";
+    "return {1, left}\n";
 
 /* The first claim of a flush round moves all of dirty into flushable; every claim of that round
    takes only from flushable, so an entry updated after the round began waits for the next one
@@ -128,6 +124,19 @@ static const char *s_reclaim_script =
     "  redis.call('ZREM', 'flushers', dead)\n"
     "end\n"
     "return total\n";
+
+/* The announced availability of a project; kept a week after its last change. */
+static const char *s_swap_availability_script =
+    "local key = 'avail|'..ARGV[1]..'|'..ARGV[2]\n"
+    "if redis.call('GET', key) == ARGV[3] then return 0 end\n"
+    "redis.call('SET', key, ARGV[3], 'EX', 604800)\n"
+    "return 1\n";
+
+/* Projects due for evaluation move lease_ms ahead while one replica evaluates them. */
+static const char *s_due_checks_script =
+    "local due = redis.call('ZRANGEBYSCORE', 'availcheck', '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])\n"
+    "for _, m in ipairs(due) do redis.call('ZADD', 'availcheck', ARGV[2], m) end\n"
+    "return due\n";
 
 presence_store_t *presence_store_new(redis_client_t *redis)
 {
@@ -187,8 +196,7 @@ static uint32_t s_names(const redisReply *array, char (*names)[PROTO_NAME_MAX + 
     return n;
 }
 
-int presence_store_open(presence_store_t *self, const proto_presence_open_t *open, int64_t now_ms,
-                        char (*arrived)[PROTO_NAME_MAX + 1], uint32_t *arrived_count)
+int presence_store_open(presence_store_t *self, const proto_presence_open_t *open, int64_t now_ms)
 {
     const char *args[6 + PROTO_PROJECTS_MAX];
     char now[24];
@@ -203,9 +211,7 @@ int presence_store_open(presence_store_t *self, const proto_presence_open_t *ope
     for (uint32_t i = 0; open->has_projects && i < open->projects_count; i++)
         args[argc++] = open->projects[i];
     redisReply *reply = s_eval(self, s_open_script, argc, args);
-    int ok = reply && reply->type == REDIS_REPLY_ARRAY;
-    if (ok)
-        *arrived_count = s_names(reply, arrived, PROTO_PROJECTS_MAX);
+    int ok = reply && reply->type == REDIS_REPLY_INTEGER;
     if (reply)
         freeReplyObject(reply);
     return ok ? 0 : -1;
@@ -235,8 +241,8 @@ int presence_store_heartbeat(presence_store_t *self, const proto_presence_heartb
 }
 
 int presence_store_close(presence_store_t *self, const char *tenant, const char *socket,
-                         int64_t now_ms, bool *was_open, char (*offline)[PROTO_NAME_MAX + 1],
-                         uint32_t *offline_count)
+                         int64_t now_ms, bool *was_open, char (*left)[PROTO_NAME_MAX + 1],
+                         uint32_t *left_count)
 {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
@@ -246,7 +252,7 @@ int presence_store_close(presence_store_t *self, const char *tenant, const char 
              reply->element[0]->type == REDIS_REPLY_INTEGER;
     if (ok) {
         *was_open = reply->element[0]->integer == 1;
-        *offline_count = s_names(reply->element[1], offline, PROTO_PROJECTS_MAX);
+        *left_count = s_names(reply->element[1], left, PROTO_PROJECTS_MAX);
     }
     if (reply)
         freeReplyObject(reply);
@@ -499,4 +505,62 @@ long presence_store_dirty_count(presence_store_t *self)
     if (reply)
         freeReplyObject(reply);
     return count;
+}
+
+json_t *presence_store_online_agents(presence_store_t *self, const char *tenant,
+                                     const char *project, int max)
+{
+    char key[2 * PROTO_NAME_MAX + 16], stop[16];
+    snprintf(key, sizeof key, "online|%s|%s", tenant, project);
+    snprintf(stop, sizeof stop, "%d", max - 1);
+    const char *argv[] = {"ZRANGE", key, "0", stop};
+    redisReply *reply = redis_client_command(self->redis, 4, argv, NULL);
+    json_t *agents = s_string_array(reply);
+    if (reply)
+        freeReplyObject(reply);
+    return agents;
+}
+
+int presence_store_swap_availability(presence_store_t *self, const char *tenant,
+                                     const char *project, const char *state, bool *changed)
+{
+    const char *args[] = {tenant, project, state};
+    redisReply *reply = s_eval(self, s_swap_availability_script, 3, args);
+    int ok = reply && reply->type == REDIS_REPLY_INTEGER;
+    if (ok)
+        *changed = reply->integer == 1;
+    if (reply)
+        freeReplyObject(reply);
+    return ok ? 0 : -1;
+}
+
+int presence_store_schedule_check(presence_store_t *self, const char *tenant, const char *project,
+                                  int64_t due_ms)
+{
+    char member[2 * PROTO_NAME_MAX + 2], due[24];
+    snprintf(member, sizeof member, "%s|%s", tenant, project);
+    snprintf(due, sizeof due, "%lld", (long long)due_ms);
+    const char *add[] = {"ZADD", "availcheck", due, member};
+    const char *rem[] = {"ZREM", "availcheck", member};
+    redisReply *reply = due_ms > 0 ? redis_client_command(self->redis, 4, add, NULL)
+                                   : redis_client_command(self->redis, 3, rem, NULL);
+    int ok = reply && reply->type == REDIS_REPLY_INTEGER;
+    if (reply)
+        freeReplyObject(reply);
+    return ok ? 0 : -1;
+}
+
+json_t *presence_store_due_checks(presence_store_t *self, int64_t now_ms, int64_t lease_ms,
+                                  int max)
+{
+    char now[24], until[24], count[16];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    snprintf(until, sizeof until, "%lld", (long long)(now_ms + lease_ms));
+    snprintf(count, sizeof count, "%d", max);
+    const char *args[] = {now, until, count};
+    redisReply *reply = s_eval(self, s_due_checks_script, 3, args);
+    json_t *due = s_string_array(reply);
+    if (reply)
+        freeReplyObject(reply);
+    return due;
 }

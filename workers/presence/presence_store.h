@@ -26,11 +26,8 @@ bool presence_store_name_ok(const char *name);
 /* Each returns 0, or -1 when Redis failed or answered something unexpected (the reason is in
    redis_client_error, or "unexpected reply"). */
 
-/* Records an opened socket (and, for an agent, that it is online in its projects). Projects
-   that had no agent online before are written into arrived (at most PROTO_PROJECTS_MAX) with
-   *arrived_count. */
-int presence_store_open(presence_store_t *self, const proto_presence_open_t *open, int64_t now_ms,
-                        char (*arrived)[PROTO_NAME_MAX + 1], uint32_t *arrived_count);
+/* Records an opened socket (and, for an agent, that it is online in its projects). */
+int presence_store_open(presence_store_t *self, const proto_presence_open_t *open, int64_t now_ms);
 
 /* Moves last seen of each socket to now_ms; *updated counts sockets found open, the others are
    written into unknown (at most PROTO_SOCKETS_MAX names) with *unknown_count. */
@@ -38,11 +35,35 @@ int presence_store_heartbeat(presence_store_t *self, const proto_presence_heartb
                              int64_t now_ms, uint32_t *updated, char (*unknown)[PROTO_NAME_MAX + 1],
                              uint32_t *unknown_count);
 
-/* Closes a socket; *was_open says whether it was open. Projects left with no agent online
-   are written into offline (at most PROTO_PROJECTS_MAX) with *offline_count. */
+/* Closes a socket; *was_open says whether it was open. When it was an agent's last socket
+   serving some projects, the agent went offline there: those projects are written into left
+   (at most PROTO_PROJECTS_MAX) with *left_count. */
 int presence_store_close(presence_store_t *self, const char *tenant, const char *socket,
-                         int64_t now_ms, bool *was_open, char (*offline)[PROTO_NAME_MAX + 1],
-                         uint32_t *offline_count);
+                         int64_t now_ms, bool *was_open, char (*left)[PROTO_NAME_MAX + 1],
+                         uint32_t *left_count);
+
+/* Availability side (keys avail| and availcheck in common/DATA-MODEL.md). */
+
+/* Lists up to max account ids of the agents online in tenant/project (a new JSON array of
+   strings, owned), or NULL on failure. */
+json_t *presence_store_online_agents(presence_store_t *self, const char *tenant,
+                                     const char *project, int max);
+
+/* Records state as tenant/project's announced availability; *changed says whether it differs
+   from the one announced before (only then is an event due, so replicas never announce one
+   change twice). */
+int presence_store_swap_availability(presence_store_t *self, const char *tenant,
+                                     const char *project, const char *state, bool *changed);
+
+/* Asks for tenant/project to be evaluated again at due_ms (0: no need). */
+int presence_store_schedule_check(presence_store_t *self, const char *tenant, const char *project,
+                                  int64_t due_ms);
+
+/* Takes up to max projects due for evaluation at now_ms, as "tenant|project" strings (a new
+   JSON array, owned), or NULL on failure. Taken projects are pushed lease_ms ahead, so a
+   replica that dies before rescheduling them leaves them to the others. */
+json_t *presence_store_due_checks(presence_store_t *self, int64_t now_ms, int64_t lease_ms,
+                                  int max);
 
 /* Lists up to max sockets last seen before before_ms, as "tenant|socket" strings in a new
    JSON array (owned). Returns NULL on failure. */
