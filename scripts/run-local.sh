@@ -46,6 +46,7 @@ setsid node_modules/.bin/dynalite --host 127.0.0.1 --port "$DYNAMO_PORT" --path 
   --createTableMs 0 & pids+=($!)
 wait_port "$REDIS_PORT" redis-server
 wait_port "$DYNAMO_PORT" dynalite
+scripts/seed-demo.sh
 "$BIN/parley-broker" & pids+=($!)
 for worker in "$BIN"/parley-echo "$BIN"/parley-presence; do
   [ -x "$worker" ] && { "$worker" & pids+=($!); }
@@ -64,6 +65,7 @@ cat <<MSG
     redis:    $PARLEY_REDIS_URL
     dynamodb: $PARLEY_DYNAMO_ENDPOINT (dynalite; data in .run/dynalite)
     admin:    $BIN/parleyctl --help   (PARLEY_SECRETS_KEY is in .run/secrets.key)
+    demo:     tenant demo, project SUP, agent demo-agent (scripts/seed-demo.sh)
     try:      $BIN/parley-probe --requests 1000 --concurrency 50
               $BIN/presence-sim --sockets 100 --duration-ms 5000
   Ctrl-C stops everything.
