@@ -19,9 +19,10 @@ broker_service_t *broker_service_require(broker_t *self, const char *name)
     proto_name_set(service->name, name);
     service->queue = zlistx_new();
     service->available = zlistx_new();
+    service->order_keys = zhashx_new();
     service->latency = latency_histogram_new();
     service->last_replica_ms = zclock_mono();
-    if (!service->queue || !service->available || !service->latency) {
+    if (!service->queue || !service->available || !service->latency || !service->order_keys) {
         broker_service_destroy(&service);
         return NULL;
     }
@@ -37,6 +38,7 @@ void broker_service_destroy(broker_service_t **self_p)
         return;
     zlistx_destroy(&self->queue);
     zlistx_destroy(&self->available);
+    zhashx_destroy(&self->order_keys); /* emptied by its requests first */
     latency_histogram_destroy(&self->latency);
     free(self);
     *self_p = NULL;
@@ -63,9 +65,41 @@ int broker_send_error(broker_t *self, const uint8_t *route, size_t route_size, u
     return rc;
 }
 
+/* Takes order key name for a new request of service. Returns the key, or NULL when memory
+   runs out. */
+static broker_order_key_t *s_order_key_take(broker_service_t *service, const char *name)
+{
+    broker_order_key_t *key = zhashx_lookup(service->order_keys, name);
+    if (!key) {
+        key = calloc(1, sizeof *key);
+        if (!key)
+            return NULL;
+        proto_name_set(key->name, name);
+        zhashx_insert(service->order_keys, key->name, key);
+    }
+    key->requests++;
+    return key;
+}
+
+/* Lets go of a request's order key; the last one frees it. */
+static void s_order_key_release(broker_request_t *request)
+{
+    broker_order_key_t *key = request->order_key;
+    if (!key)
+        return;
+    request->order_key = NULL;
+    if (request->state != REQUEST_QUEUED)
+        key->running = false;
+    if (--key->requests == 0) {
+        zhashx_delete(request->service->order_keys, key->name);
+        free(key);
+    }
+}
+
 /* Unlinks a request from whatever holds it and frees it. */
 void broker_request_free(broker_t *self, broker_request_t *request)
 {
+    s_order_key_release(request);
     if (request->state == REQUEST_QUEUED && request->list_handle)
         zlistx_delete(request->service->queue, request->list_handle);
     else if (request->worker && request->list_handle)
@@ -151,7 +185,15 @@ void broker_accept_request(broker_t *self, broker_peer_t *client, const proto_re
     request->heap_slot = DEADLINE_HEAP_NONE;
     zmq_msg_init(&request->payload);
     zmq_msg_move(&request->payload, payload);
+    if (header->has_order_key && !(request->order_key = s_order_key_take(service,
+                                                                          header->order_key))) {
+        zmq_msg_close(&request->payload);
+        free(request);
+        broker_send_error(self, route, route_size, header->id, "internal", "out of memory");
+        return;
+    }
     if (deadline_heap_push(self->deadlines, request->deadline_ms, request, &request->heap_slot)) {
+        s_order_key_release(request);
         zmq_msg_close(&request->payload);
         free(request);
         broker_send_error(self, route, route_size, header->id, "internal", "out of memory");
@@ -186,15 +228,28 @@ static int s_send_dispatch(broker_t *self, broker_peer_t *worker, broker_request
     return rc;
 }
 
+/* The oldest queued request that may run now: one without an order key, or whose key has
+   nothing with a worker. Requests of a running key wait in place, so each key keeps its
+   order. */
+static broker_request_t *s_next_runnable(broker_service_t *service)
+{
+    broker_request_t *request = zlistx_first(service->queue);
+    if (zhashx_size(service->order_keys) == 0)
+        return request; /* the common case: nothing ordered, take the head */
+    while (request && request->order_key && request->order_key->running)
+        request = zlistx_next(service->queue);
+    return request;
+}
+
 void broker_dispatch(broker_t *self, broker_service_t *service)
 {
     if (self->draining)
         return;
     int64_t now = zclock_mono();
-    while (zlistx_size(service->queue) > 0 && zlistx_size(service->available) > 0) {
+    broker_request_t *request;
+    while (zlistx_size(service->available) > 0 && (request = s_next_runnable(service))) {
         broker_peer_t *worker = zlistx_first(service->available);
         broker_worker_make_unavailable(worker);
-        broker_request_t *request = zlistx_first(service->queue);
         if (s_send_dispatch(self, worker, request, now) != 0) {
             /* Its pipe is full or it vanished: it gets nothing until it speaks again. */
             broker_warn_input(self, "dispatch_failed", "reason=peer_unreachable");
@@ -202,6 +257,8 @@ void broker_dispatch(broker_t *self, broker_service_t *service)
         }
         zlistx_delete(service->queue, request->list_handle);
         request->state = REQUEST_INFLIGHT;
+        if (request->order_key)
+            request->order_key->running = true;
         request->worker = worker;
         request->attempts++;
         request->list_handle = zlistx_add_end(worker->inflight, request);
@@ -272,6 +329,8 @@ void broker_requeue_worker(broker_t *self, broker_peer_t *worker)
             request->service->inflight--;
             request->service->redispatches++;
             request->state = REQUEST_QUEUED;
+            if (request->order_key)
+                request->order_key->running = false; /* back at the front: next of its key */
             request->list_handle = zlistx_add_start(request->service->queue, request);
             plog_info("request_redispatched", "service=%s request=%" PRIu64 " attempts=%u",
                       request->service->name, request->id, request->attempts);

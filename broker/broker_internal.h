@@ -22,6 +22,7 @@
 typedef struct broker_service_t broker_service_t;
 typedef struct broker_peer_t broker_peer_t;
 typedef struct broker_request_t broker_request_t;
+typedef struct broker_order_key_t broker_order_key_t;
 
 typedef enum { PEER_CLIENT, PEER_WORKER } broker_peer_kind_t;
 
@@ -61,12 +62,22 @@ struct broker_request_t {
     uint32_t attempts;                  /* dispatches so far */
     zmq_msg_t payload;                  /* kept until answered, for re-dispatch */
     size_t heap_slot;                   /* position in broker->deadlines */
+    broker_order_key_t *order_key;      /* requests that must run one at a time, or NULL */
+};
+
+/* Requests of one service that carry the same order key run one at a time, in the order the
+   broker received them (see PROTOCOL.md "Ordered requests"). */
+struct broker_order_key_t {
+    char name[PROTO_NAME_MAX + 1];
+    uint32_t requests;  /* requests holding this key (queued, in flight or abandoned) */
+    bool running;       /* one of them is with a worker */
 };
 
 struct broker_service_t {
     char name[PROTO_NAME_MAX + 1];
     zlistx_t *queue;          /* broker_request_t * waiting, oldest first */
     zlistx_t *available;      /* broker_peer_t * workers with spare capacity, round robin */
+    zhashx_t *order_keys;     /* name -> broker_order_key_t, owns; freed when unused */
     size_t replicas;          /* workers registered */
     size_t inflight;          /* requests dispatched and unanswered (not abandoned) */
     int64_t last_replica_ms;  /* last moment it had a replica (or broker start) */

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t id;
     char service[PROTO_NAME_MAX + 1];
     char type[PROTO_NAME_MAX + 1];
+    char order_key[PROTO_NAME_MAX + 1]; /* empty: none */
     int64_t deadline_ms;
     uint8_t *payload;
     size_t size;
@@ -177,6 +178,10 @@ static int s_send_request(bus_client_t *self, s_pending_t *pending)
                                .timeout_ms = left < 1 ? 1 : (uint32_t)left};
     proto_name_set(request.service, pending->service);
     proto_name_set(request.type, pending->type);
+    if (pending->order_key[0]) {
+        request.has_order_key = true;
+        proto_name_set(request.order_key, pending->order_key);
+    }
     proto_buffer_t envelope;
     proto_envelope_begin(&envelope, PROTO_REQUEST);
     proto_request_encode(&request, &envelope);
@@ -194,8 +199,17 @@ uint64_t bus_client_request(bus_client_t *self, const char *service, const char 
                             const uint8_t *payload, size_t size, uint32_t timeout_ms,
                             bus_reply_fn *fn, void *arg)
 {
+    return bus_client_request_ordered(self, service, type, NULL, payload, size, timeout_ms, fn,
+                                      arg);
+}
+
+uint64_t bus_client_request_ordered(bus_client_t *self, const char *service, const char *type,
+                                    const char *order_key, const uint8_t *payload, size_t size,
+                                    uint32_t timeout_ms, bus_reply_fn *fn, void *arg)
+{
     if (zhashx_size(self->pending) >= (size_t)self->config.max_pending ||
         !proto_name_valid(service, strlen(service)) || !proto_name_valid(type, strlen(type)) ||
+        (order_key && !proto_name_valid(order_key, strlen(order_key))) ||
         timeout_ms == 0 || timeout_ms > PROTO_TIMEOUT_MAX_MS ||
         size > (size_t)self->config.link.max_frame_bytes) {
         (*self->refused)++;
@@ -210,6 +224,8 @@ uint64_t bus_client_request(bus_client_t *self, const char *service, const char 
     pending->id = self->next_id++;
     proto_name_set(pending->service, service);
     proto_name_set(pending->type, type);
+    if (order_key)
+        proto_name_set(pending->order_key, order_key);
     pending->deadline_ms = zclock_mono() + timeout_ms;
     if (size)
         memcpy(pending->payload, payload, size);
@@ -317,6 +333,12 @@ static int s_on_sub(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
+static int s_pending_by_id(const void *a, const void *b)
+{
+    uint64_t x = (*(s_pending_t *const *)a)->id, y = (*(s_pending_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 /* After each (re)connection: resend everything still pending. */
 static void s_on_connected(bus_link_t *link, void *arg)
 {
@@ -324,10 +346,22 @@ static void s_on_connected(bus_link_t *link, void *arg)
     bus_client_t *self = arg;
     if (zhashx_size(self->pending) == 0)
         return;
-    size_t resent = 0;
+    /* Oldest first: the broker keeps requests of one order key in the order it receives
+       them, so they must reach it in the order they were made. */
+    size_t count = zhashx_size(self->pending), resent = 0;
+    s_pending_t **all = malloc(count * sizeof *all);
+    if (!all) {
+        plog_error("resend_failed", "reason=\"out of memory\" pending=%zu", count);
+        return; /* they time out; nothing is sent out of order */
+    }
+    size_t n = 0;
     for (s_pending_t *p = zhashx_first(self->pending); p; p = zhashx_next(self->pending))
-        if (s_send_request(self, p) == 0)
+        all[n++] = p;
+    qsort(all, n, sizeof *all, s_pending_by_id);
+    for (size_t i = 0; i < n; i++)
+        if (s_send_request(self, all[i]) == 0)
             resent++;
+    free(all);
     (*self->resends) += resent;
     plog_info("requests_resent", "count=%zu", resent);
 }

@@ -68,6 +68,13 @@ uint64_t bus_client_request(bus_client_t *self, const char *service, const char 
                             const uint8_t *payload, size_t size, uint32_t timeout_ms,
                             bus_reply_fn *fn, void *arg);
 
+/* Same, with an order key (a NAME): the broker runs requests of one service that carry the
+   same key one at a time, in the order this client made them (e.g. the messages of one
+   conversation). order_key NULL is bus_client_request. */
+uint64_t bus_client_request_ordered(bus_client_t *self, const char *service, const char *type,
+                                    const char *order_key, const uint8_t *payload, size_t size,
+                                    uint32_t timeout_ms, bus_reply_fn *fn, void *arg);
+
 /* Publishes an event. Returns 0, or -1 when it could not be queued. */
 int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
                        const uint8_t *payload, size_t size);
