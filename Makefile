@@ -11,11 +11,14 @@ PKGS     := libczmq libzmq msgpack jansson libcurl hiredis libcrypto
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LWS_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null)
 
 LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
 ECHO_SRC   := $(wildcard workers/echo/*.c)
 PRESENCE_SRC := $(wildcard workers/presence/*.c)
+JIRA_SRC   := $(wildcard workers/jira/*.c)
+GATEWAY_SRC := $(wildcard gateway/*.c)
 PARLEYCTL_SRC := $(wildcard parleyctl/*.c)
 PROBE_SRC  := tests/tools/parley_probe.c
 STORE_PROBE_SRC := tests/tools/store_probe.c
@@ -27,7 +30,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB     := $(BUILD)/libparley.a
 BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-presence \
-           $(BUILD)/bin/parleyctl \
+           $(BUILD)/bin/parley-gateway $(BUILD)/bin/parleyctl \
            $(BUILD)/bin/parley-probe \
            $(BUILD)/bin/store-probe $(BUILD)/bin/presence-sim $(BUILD)/bin/unit-tests
 BENCHES := $(BUILD)/bin/parley-bench
@@ -52,6 +55,14 @@ $(BUILD)/bin/parley-echo: $(call obj,$(ECHO_SRC)) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-presence: $(call obj,$(PRESENCE_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/parley-gateway: $(call obj,$(GATEWAY_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(LWS_LIBS)
+
+$(BUILD)/bin/parley-jira: $(call obj,$(JIRA_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -104,7 +115,7 @@ bench: deps all $(BENCHES)
 	@scripts/bench.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PRESENCE_SRC) $(PROBE_SRC) \
+	clang-format -i $(LIB_SRC) $(BROKER_SRC) $(ECHO_SRC) $(PRESENCE_SRC) $(JIRA_SRC) $(GATEWAY_SRC) $(PROBE_SRC) \
 	  $(STORE_PROBE_SRC) $(PRESENCE_SIM_SRC) $(PARLEYCTL_SRC) \
 	  $(UNIT_SRC) $(BENCH_SRC) \
 	  $(wildcard proto/*.h common/*.h broker/*.h workers/*/*.h)

@@ -248,6 +248,16 @@ uint64_t bus_client_request_ordered(bus_client_t *self, const char *service, con
 }
 
 static void s_complete(bus_client_t *self, uint64_t id, const char *code, const char *message,
+                       const uint8_t *payload, size_t size);
+
+void bus_client_cancel_all(bus_client_t *self)
+{
+    s_pending_t *pending;
+    while ((pending = zhashx_first(self->pending)))
+        s_complete(self, pending->id, "cancelled", "the client is shutting down", NULL, 0);
+}
+
+static void s_complete(bus_client_t *self, uint64_t id, const char *code, const char *message,
                        const uint8_t *payload, size_t size)
 {
     s_pending_t *pending = zhashx_lookup(self->pending, (void *)(uintptr_t)id);

@@ -75,6 +75,10 @@ uint64_t bus_client_request_ordered(bus_client_t *self, const char *service, con
                                     const char *order_key, const uint8_t *payload, size_t size,
                                     uint32_t timeout_ms, bus_reply_fn *fn, void *arg);
 
+/* Answers every pending request at once with the error "cancelled" (their callbacks run), so
+   that an owner shutting down can free what it lent them. */
+void bus_client_cancel_all(bus_client_t *self);
+
 /* Publishes an event. Returns 0, or -1 when it could not be queued. */
 int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
                        const uint8_t *payload, size_t size);

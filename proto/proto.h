@@ -29,6 +29,8 @@
 #define PROTO_PAYLOAD_MAX (16u << 20)
 #define PROTO_PROJECTS_MAX 32        /* projects one agent serves, in one message */
 #define PROTO_SOCKETS_MAX 512        /* sockets in one batched heartbeat */
+#define PROTO_MESSAGE_TEXT_MAX 32767 /* bytes of one chat message (Jira's comment limit) */
+#define PROTO_INBOUND_BODY_MAX (1u << 20) /* an HTTP body Jira sent us */
 
 typedef struct {
     const char *field;  /* the offending field, or "" for the message as a whole */

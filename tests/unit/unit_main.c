@@ -13,5 +13,8 @@ int main(void)
     failed += test_secrets_group();
     failed += test_tz_zone_group();
     failed += test_schedule_group();
+    failed += test_jwt_group();
+    failed += test_connect_qsh_group();
+    failed += test_adf_group();
     return failed ? 1 : 0;
 }

@@ -18,5 +18,8 @@ int test_config_group(void);
 int test_secrets_group(void);
 int test_tz_zone_group(void);
 int test_schedule_group(void);
+int test_jwt_group(void);
+int test_connect_qsh_group(void);
+int test_adf_group(void);
 
 #endif

@@ -1,0 +1,60 @@
+/*  gateway_bus.h - the gateway's ZeroMQ side, on a thread of its own.
+
+    libwebsockets runs the gateway's sockets on the main thread with its own event loop; the
+    bus client (czmq, zloop) runs here. The lws side hands over calls (a request to a service)
+    and takes back finished ones; each hand-back wakes lws with lws_cancel_service(), so lws
+    sees LWS_CALLBACK_EVENT_WAIT_CANCELLED and drains gateway_bus_next_done(). Calls move by
+    pointer: whoever holds a call owns it. This thread also reads the signal fd and asks lws
+    to stop (gateway_bus_stop_requested).
+
+    Every function here is for the lws thread only. */
+#ifndef GATEWAY_BUS_H
+#define GATEWAY_BUS_H
+
+#include "../common/bus_client.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t ticket;                      /* the lws side's id for it */
+    char service[PROTO_NAME_MAX + 1];
+    char type[PROTO_NAME_MAX + 1];
+    char order_key[PROTO_NAME_MAX + 1];   /* "" for none */
+    uint8_t *payload;                     /* owned */
+    size_t size;
+    uint32_t timeout_ms;
+    /* the result, filled by the bus thread */
+    char error_code[PROTO_NAME_MAX + 1];  /* "" on success */
+    char error_message[PROTO_TEXT_MAX + 1];
+    uint8_t *reply;                       /* owned, may be NULL */
+    size_t reply_size;
+} gateway_call_t;
+
+/* Returns a new call for service/type with a copy of payload, or NULL. */
+gateway_call_t *gateway_call_new(const char *service, const char *type, const uint8_t *payload,
+                                 size_t size, uint32_t timeout_ms);
+void gateway_call_free(gateway_call_t **call_p);
+
+typedef struct gateway_bus_t gateway_bus_t;
+
+/* Starts the bus thread: connects to the broker with config (copied), watches signal_fd and
+   wakes context (borrowed: must outlive the bus). Returns NULL on failure. */
+gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, struct lws_context *context,
+                               int signal_fd);
+
+/* Stops the thread (pending calls are dropped, unanswered) and frees everything. */
+void gateway_bus_destroy(gateway_bus_t **self_p);
+
+/* Hands call over (ownership passes). Returns 0, or -1 when it could not be queued (the call
+   is then freed and *call_p set to NULL all the same). */
+int gateway_bus_call(gateway_bus_t *self, gateway_call_t **call_p);
+
+/* The next finished call (caller owns it), or NULL when there is none now. */
+gateway_call_t *gateway_bus_next_done(gateway_bus_t *self);
+
+/* True once a SIGTERM or SIGINT arrived. */
+bool gateway_bus_stop_requested(const gateway_bus_t *self);
+
+#endif

@@ -1,0 +1,23 @@
+/*  gateway_config.c - the gateway's own options (see common/config.h). */
+#include "gateway_config.h"
+
+#define T gateway_config_t
+const config_option_t gateway_config_options[] = {
+    CONFIG_STR_OPTION("PARLEY_GATEWAY_HOST", T, listen_host, "127.0.0.1",
+                      "address the gateway listens on"),
+    CONFIG_INT_OPTION("PARLEY_GATEWAY_PORT", T, listen_port, "8080", 1, 65535,
+                      "port the gateway listens on (HTTP and websockets)"),
+    CONFIG_INT_OPTION("PARLEY_GATEWAY_HTTP_BODY_MAX", T, http_body_max, "1048576", 1024,
+                      16777216, "largest HTTP request body accepted (bytes); more gets 413"),
+    CONFIG_INT_OPTION("PARLEY_GATEWAY_REQUEST_TIMEOUT_MS", T, request_timeout_ms, "15000", 100,
+                      600000, "deadline of a request the gateway makes to a worker (ms)"),
+    CONFIG_STR_OPTION("PARLEY_APP_KEY", T, app_key, "parley-chat",
+                      "Atlassian Connect app key (in the descriptor)"),
+    CONFIG_STR_OPTION("PARLEY_APP_NAME", T, app_name, "Parley chat", "the app's name in Jira"),
+    CONFIG_STR_OPTION("PARLEY_APP_BASE_URL", T, app_base_url, "http://127.0.0.1:8080",
+                      "Parley's public base URL, as Jira reaches the gateway"),
+    CONFIG_STR_OPTION("PARLEY_LOG_LEVEL", T, log_level, "info", "debug, info, warn or error"),
+};
+#undef T
+const size_t gateway_config_option_count =
+    sizeof gateway_config_options / sizeof gateway_config_options[0];

@@ -1,0 +1,22 @@
+/*  gateway_config.h - the gateway's configuration: its own options plus the bus client's. */
+#ifndef GATEWAY_CONFIG_H
+#define GATEWAY_CONFIG_H
+
+#include "../common/bus_client.h"
+
+typedef struct {
+    bus_client_config_t bus;
+    char listen_host[64];          /* interface address to listen on */
+    int64_t listen_port;
+    int64_t http_body_max;         /* bytes of an HTTP request body */
+    int64_t request_timeout_ms;    /* deadline of a request to a worker */
+    char app_key[64];              /* Atlassian Connect app key */
+    char app_name[64];
+    char app_base_url[256];        /* public base URL, in the Connect descriptor */
+    char log_level[16];
+} gateway_config_t;
+
+extern const config_option_t gateway_config_options[];
+extern const size_t gateway_config_option_count;
+
+#endif

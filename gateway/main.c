@@ -1,0 +1,83 @@
+/*  main.c - parley-gateway: Parley's edge. libwebsockets serves HTTP (and, next, the
+    websockets) on the main thread; the bus thread (gateway_bus) talks to the broker.
+    SIGTERM or SIGINT: stop serving, let the bus thread cancel what is out, exit. */
+#include "../common/plog.h"
+#include "../common/signals.h"
+#include "gateway_bus.h"
+#include "gateway_config.h"
+#include "gateway_http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void s_lws_log(int level, const char *line)
+{
+    size_t length = strlen(line);
+    while (length && (line[length - 1] == '\n' || line[length - 1] == '\r'))
+        length--;
+    if (level & LLL_ERR)
+        plog_error("lws", "message=\"%.*s\"", (int)length, line);
+    else
+        plog_warn("lws", "message=\"%.*s\"", (int)length, line);
+}
+
+int main(int argc, char **argv)
+{
+    int signal_fd = signals_open();
+    if (signal_fd < 0) {
+        perror("signalfd");
+        return 1;
+    }
+    gateway_config_t config;
+    config_table_t tables[] = {
+        {"Gateway", gateway_config_options, gateway_config_option_count, &config},
+        {"Broker connection", bus_link_config_options, bus_link_config_option_count,
+         &config.bus.link},
+        {"Bus client", bus_client_config_options, bus_client_config_option_count, &config.bus},
+    };
+    size_t table_count = sizeof tables / sizeof tables[0];
+    int rc = config_load(tables, table_count, argc, argv,
+                         "parley-gateway - Parley's edge: HTTP routes for Jira (and websockets)");
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    plog_level_t level = PLOG_INFO;
+    plog_level_parse(config.log_level, &level);
+    plog_init("gateway", level);
+    config_log(tables, table_count);
+    lws_set_log_level(LLL_ERR | LLL_WARN, s_lws_log);
+
+    gateway_http_t *http = gateway_http_new(&config, NULL);
+    struct lws_protocols protocols[] = {
+        {"http", gateway_http_callback, gateway_http_session_size(), 0, 0, NULL, 0},
+        {NULL, NULL, 0, 0, 0, NULL, 0},
+    };
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = (int)config.listen_port;
+    info.iface = config.listen_host;
+    info.protocols = protocols;
+    info.user = http;
+    info.vhost_name = "parley";
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    struct lws_context *context = http ? lws_create_context(&info) : NULL;
+    gateway_bus_t *bus = context ? gateway_bus_new(&config.bus, context, signal_fd) : NULL;
+    if (!bus) {
+        plog_error("startup_failed", "reason=\"cannot listen on %s:%lld or reach the bus\"",
+                   config.listen_host, (long long)config.listen_port);
+        rc = 1;
+    } else {
+        gateway_http_set_bus(http, bus);
+        plog_info("listening", "address=%s:%lld", config.listen_host,
+                  (long long)config.listen_port);
+        while (!gateway_http_stopping(http) && lws_service(context, 0) >= 0)
+            ;
+        plog_info("stopping", NULL);
+    }
+    gateway_bus_destroy(&bus);
+    if (context)
+        lws_context_destroy(context);
+    gateway_http_destroy(&http);
+    zsys_shutdown();
+    return rc;
+}
