@@ -30,7 +30,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB     := $(BUILD)/libparley.a
 BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parley-presence \
-           $(BUILD)/bin/parley-gateway $(BUILD)/bin/parleyctl \
+           $(BUILD)/bin/parley-jira $(BUILD)/bin/parley-gateway $(BUILD)/bin/parleyctl \
            $(BUILD)/bin/parley-probe \
            $(BUILD)/bin/store-probe $(BUILD)/bin/presence-sim $(BUILD)/bin/unit-tests
 BENCHES := $(BUILD)/bin/parley-bench

@@ -45,3 +45,51 @@ def echo_payload(data=b"x", **extra):
     body = {"data": data}
     body.update(extra)
     return msgpack.packb(body)
+
+
+class ServiceClient:
+    """Requests to services through the broker, many in flight, like a gateway makes them:
+    call() for one at a time, send() + collect() for pipelines (with order keys)."""
+
+    def __init__(self, endpoint):
+        import time as _time
+        self._time = _time
+        self.peer = RawPeer(endpoint)
+        self.next_id = 0
+        self.answers = {}
+
+    def send(self, service, type_, body, timeout_ms=20000, order_key=None):
+        self.next_id += 1
+        header = {"id": self.next_id, "service": service, "type": type_,
+                  "timeout_ms": timeout_ms}
+        if order_key:
+            header["order_key"] = order_key
+        self.peer.send(REQUEST, header, msgpack.packb(body))
+        return self.next_id
+
+    def _take(self, timeout_ms):
+        answer = self.peer.recv(timeout_ms=timeout_ms)
+        if not answer or answer[0] not in (REPLY, ERROR):
+            return
+        command, header, payload = answer
+        if command == REPLY:
+            self.answers[header["id"]] = msgpack.unpackb(payload)
+        else:
+            self.answers[header["id"]] = {"error": header["code"],
+                                          "message": header.get("message", "")}
+
+    def collect(self, ids, timeout_s=60):
+        """Waits for every id; returns {id: reply dict or {"error", "message"}}."""
+        deadline = self._time.monotonic() + timeout_s
+        while any(i not in self.answers for i in ids) and self._time.monotonic() < deadline:
+            self._take(500)
+        missing = [i for i in ids if i not in self.answers]
+        assert not missing, f"{len(missing)} requests unanswered"
+        return {i: self.answers.pop(i) for i in ids}
+
+    def call(self, service, type_, body, timeout_ms=20000, order_key=None):
+        request_id = self.send(service, type_, body, timeout_ms, order_key)
+        return self.collect([request_id], timeout_s=timeout_ms / 1000 + 5)[request_id]
+
+    def close(self):
+        self.peer.close()

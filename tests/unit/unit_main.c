@@ -16,5 +16,6 @@ int main(void)
     failed += test_jwt_group();
     failed += test_connect_qsh_group();
     failed += test_adf_group();
+    failed += test_http_multi_group();
     return failed ? 1 : 0;
 }

@@ -21,5 +21,6 @@ int test_schedule_group(void);
 int test_jwt_group(void);
 int test_connect_qsh_group(void);
 int test_adf_group(void);
+int test_http_multi_group(void);
 
 #endif

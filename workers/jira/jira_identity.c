@@ -1,0 +1,211 @@
+/*  jira_identity.c - jira.identity: a customer's verified e-mail -> their Jira (service
+    desk) account id. The mapping is kept in DynamoDB under the e-mail's hash (the address
+    itself is not stored); the first time, the customer is found in Jira by e-mail or created
+    as a service-desk customer. */
+#include "../../common/plog.h"
+#include "jira_service.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    jira_service_t *svc;
+    worker_request_t *request;
+    proto_jira_identity_t ask;
+    char email[256];
+    char display_name[256];
+    char hash[65];
+    bool created;
+    bool searched_again;
+} s_identity_t;
+
+static void s_search(s_identity_t *ctx);
+
+static void s_finish(s_identity_t *ctx, const char *account)
+{
+    jira_service_t *svc = ctx->svc;
+    if (!proto_name_valid(account, strlen(account))) {
+        worker_reply_error(svc->worker, &ctx->request, "jira_refused",
+                           "jira.identity: Jira gave an unusable account id");
+        free(ctx);
+        return;
+    }
+    if (jira_records_identity_put(svc->records, ctx->ask.tenant, ctx->hash, account) != 0)
+        (*svc->store_errors)++; /* found again through Jira next time */
+    proto_jira_identity_reply_t reply = {.created = ctx->created};
+    proto_name_set(reply.account, account);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_jira_identity_reply_encode(&reply, &encoded) == 0)
+        worker_reply(svc->worker, &ctx->request, encoded.data, encoded.size);
+    else
+        worker_reply_error(svc->worker, &ctx->request, "internal", "out of memory");
+    proto_buffer_release(&encoded);
+    (*svc->identities)++;
+    free(ctx);
+}
+
+static void s_fail(s_identity_t *ctx, const jira_result_t *result)
+{
+    jira_service_jira_failed(ctx->svc, &ctx->request, "jira.identity", result);
+    free(ctx);
+}
+
+static const jira_tenant_t *s_tenant(s_identity_t *ctx)
+{
+    const char *code;
+    char why[200];
+    const jira_tenant_t *tenant =
+        jira_tenants_get(ctx->svc->tenants, ctx->ask.tenant, &code, why, sizeof why);
+    if (!tenant) {
+        worker_reply_error(ctx->svc->worker, &ctx->request, code, why);
+        free(ctx);
+    }
+    return tenant;
+}
+
+static void s_on_created(const jira_result_t *result, void *arg)
+{
+    s_identity_t *ctx = arg;
+    const char *account = json_string_value(json_object_get(result->body, "accountId"));
+    if (result->outcome == JIRA_OK && account) {
+        ctx->created = true;
+        s_finish(ctx, account);
+    } else if ((result->outcome == JIRA_REFUSED && result->status == 400) ||
+               result->outcome == JIRA_AMBIGUOUS) {
+        /* it exists already (another replica, or our own lost answer): find it */
+        if (ctx->searched_again) {
+            s_fail(ctx, result);
+            return;
+        }
+        ctx->searched_again = true;
+        s_search(ctx);
+    } else
+        s_fail(ctx, result);
+}
+
+static void s_create(s_identity_t *ctx)
+{
+    const jira_tenant_t *tenant = s_tenant(ctx);
+    if (!tenant)
+        return;
+    json_t *body = json_pack("{s:s, s:s}", "email", ctx->email, "displayName",
+                             *ctx->display_name ? ctx->display_name : ctx->email);
+    int rc = body ? jira_client_call(ctx->svc->client, tenant, "POST",
+                                     "/rest/servicedeskapi/customer", body, false,
+                                     jira_service_deadline(ctx->request), s_on_created, ctx)
+                  : -1;
+    json_decref(body);
+    if (rc != 0) {
+        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
+                                 .error = "too many calls waiting for this tenant's Jira"};
+        s_fail(ctx, &refused);
+    }
+}
+
+static void s_on_search(const jira_result_t *result, void *arg)
+{
+    s_identity_t *ctx = arg;
+    if (result->outcome != JIRA_OK) {
+        s_fail(ctx, result);
+        return;
+    }
+    size_t i;
+    json_t *user;
+    json_array_foreach(result->body, i, user)
+    {
+        const char *email = json_string_value(json_object_get(user, "emailAddress"));
+        const char *account = json_string_value(json_object_get(user, "accountId"));
+        if (email && account && strcasecmp(email, ctx->email) == 0) {
+            s_finish(ctx, account);
+            return;
+        }
+    }
+    if (ctx->searched_again) {
+        jira_result_t missing = {.outcome = JIRA_REFUSED, .status = result->status,
+                                 .error = "Jira neither created nor found the customer"};
+        s_fail(ctx, &missing);
+        return;
+    }
+    s_create(ctx);
+}
+
+static void s_search(s_identity_t *ctx)
+{
+    const jira_tenant_t *tenant = s_tenant(ctx);
+    if (!tenant)
+        return;
+    char escaped[800], path[900];
+    jira_service_escape(ctx->email, strlen(ctx->email), escaped, sizeof escaped);
+    snprintf(path, sizeof path, "/rest/api/3/user/search?query=%s&maxResults=20", escaped);
+    if (jira_client_call(ctx->svc->client, tenant, "GET", path, NULL, true,
+                         jira_service_deadline(ctx->request), s_on_search, ctx) != 0) {
+        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
+                                 .error = "too many calls waiting for this tenant's Jira"};
+        s_fail(ctx, &refused);
+    }
+}
+
+/* True when text looks like an e-mail address: one '@', something on both sides, printable
+   ASCII, no spaces. */
+static bool s_email_ok(const char *text, size_t length)
+{
+    const char *at = memchr(text, '@', length);
+    if (!at || at == text || at == text + length - 1 || memchr(at + 1, '@', length - (size_t)(at - text) - 1))
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (text[i] <= ' ' || text[i] > '~')
+            return false;
+    return true;
+}
+
+static void s_on_identity(worker_t *worker, worker_request_t *request, void *arg)
+{
+    (void)worker;
+    jira_service_t *svc = arg;
+    size_t size;
+    const uint8_t *payload = worker_request_payload(request, &size);
+    s_identity_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        worker_reply_error(svc->worker, &request, "internal", "out of memory");
+        return;
+    }
+    ctx->svc = svc;
+    ctx->request = request;
+    proto_decode_error_t why;
+    char reason[160];
+    if (proto_jira_identity_decode(&ctx->ask, payload, size, &why) != 0) {
+        snprintf(reason, sizeof reason, "field '%s' %s", why.field, why.reason);
+        jira_service_bad_request(svc, &ctx->request, "jira.identity", reason);
+        free(ctx);
+        return;
+    }
+    if (!s_email_ok(ctx->ask.email, ctx->ask.email_len) || strchr(ctx->ask.tenant, '|')) {
+        jira_service_bad_request(svc, &ctx->request, "jira.identity",
+                                 "email must be an e-mail address");
+        free(ctx);
+        return;
+    }
+    snprintf(ctx->email, sizeof ctx->email, "%.*s", (int)ctx->ask.email_len, ctx->ask.email);
+    if (ctx->ask.has_display_name)
+        snprintf(ctx->display_name, sizeof ctx->display_name, "%.*s",
+                 (int)ctx->ask.display_name_len, ctx->ask.display_name);
+    jira_records_identity_hash(ctx->email, strlen(ctx->email), ctx->hash);
+    char account[PROTO_NAME_MAX + 1];
+    bool found = false;
+    int rc = jira_records_identity_get(svc->records, ctx->ask.tenant, ctx->hash, account,
+                                       sizeof account, &found);
+    if (rc == 0 && found) {
+        s_finish(ctx, account);
+        return;
+    }
+    if (rc != 0)
+        (*svc->store_errors)++; /* ask Jira instead */
+    s_search(ctx);
+}
+
+int jira_identity_register(jira_service_t *self)
+{
+    return worker_on(self->worker, "jira.identity", s_on_identity, self);
+}

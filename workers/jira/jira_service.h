@@ -1,0 +1,47 @@
+/*  jira_service.h - what the jira worker's handlers share: the worker, the Jira client, tenant
+    lookups, records, configuration and counters. One per process, owned by main.c. */
+#ifndef JIRA_SERVICE_H
+#define JIRA_SERVICE_H
+
+#include "jira_client.h"
+#include "jira_config.h"
+#include "jira_records.h"
+#include "jira_tenants.h"
+
+#include "../../common/worker.h"
+
+typedef struct {
+    const jira_config_t *config;
+    worker_t *worker;
+    jira_client_t *client;
+    http_multi_t *http;            /* calls that are not to a tenant's Jira (install keys) */
+    zhashx_t *install_keys;        /* kid -> PEM public key (owned strings) */
+    tenant_store_t *tenants_store; /* writes of installs and uninstalls */
+    jira_tenants_t *tenants;
+    jira_records_t *records;
+    uint64_t *messages_written, *duplicates, *lookups, *conversations_started, *identities,
+        *bad_requests, *store_errors, *jira_failures;
+} jira_service_t;
+
+/* Answers request with ERROR bad_request "<what>: <reason>" and counts it. */
+void jira_service_bad_request(jira_service_t *self, worker_request_t **request,
+                              const char *what, const char *reason);
+
+/* Answers a failed Jira call with the matching error (not_found, jira_auth, jira_refused,
+   jira_unavailable) and counts it. what names the operation for the message. */
+void jira_service_jira_failed(jira_service_t *self, worker_request_t **request,
+                              const char *what, const jira_result_t *result);
+
+/* The deadline to give Jira calls for request: a little before the broker's, so that the
+   answer still reaches the client. */
+int64_t jira_service_deadline(const worker_request_t *request);
+
+/* Percent-encodes text (RFC 3986 unreserved kept) into out; returns 0, or -1 if too long. */
+int jira_service_escape(const char *text, size_t length, char *out, size_t size);
+
+/* Registers the handlers (jira_conversations.c, jira_identity.c). 0 or -1. */
+int jira_conversations_register(jira_service_t *self);
+int jira_identity_register(jira_service_t *self);
+int jira_inbound_register(jira_service_t *self);
+
+#endif
