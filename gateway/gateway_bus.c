@@ -167,8 +167,8 @@ static void s_actor(zsock_t *pipe, void *arg)
             bus_client_cancel_all(self.client);
         }
     }
+    bus_client_destroy(&self.client); /* first: it takes its sockets off the loop */
     zloop_destroy(&loop);
-    bus_client_destroy(&self.client);
 }
 
 gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, struct lws_context *context,

@@ -260,6 +260,8 @@ int gateway_http_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 {
     gateway_http_t *self = lws_context_user(lws_get_context(wsi));
     s_session_t *session = user;
+    if (!self)
+        return 0;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         memset(session, 0, sizeof *session);
@@ -307,6 +309,8 @@ int gateway_http_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
         gateway_call_t *call;
+        if (!self || !self->bus)
+            return 0; /* shutting down: the bus is gone */
         while ((call = gateway_bus_next_done(self->bus))) {
             gateway_http_deliver(self, call);
             gateway_call_free(&call);

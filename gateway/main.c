@@ -74,7 +74,9 @@ int main(int argc, char **argv)
             ;
         plog_info("stopping", NULL);
     }
-    gateway_bus_destroy(&bus);
+    gateway_bus_destroy(&bus); /* first: its thread wakes the lws context */
+    if (http)
+        gateway_http_set_bus(http, NULL);
     if (context)
         lws_context_destroy(context);
     gateway_http_destroy(&http);

@@ -274,3 +274,12 @@ def dynamo_proxy(dynalite):
     proxy = SigV4Proxy(dynalite.url).start()
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture
+def jira_sandbox(tmp_path):
+    """The Jira sandbox (sandboxes/jira) on a free loopback port."""
+    from sandboxes import JiraSandbox
+    sandbox = JiraSandbox(str(tmp_path)).start()
+    yield sandbox
+    sandbox.stop()

@@ -132,6 +132,7 @@ static void s_lifecycle_verified(s_inbound_t *ctx, const char *pem)
         s_refuse(ctx, "unauthorized", problem);
         return;
     }
+    snprintf(ctx->tenant, sizeof ctx->tenant, "%s", client_key); /* body is freed below */
     tenant_t tenant;
     dynamo_error_t error = {0};
     int rc = tenant_store_get_tenant(svc->tenants_store, client_key, &tenant, &error);
@@ -170,9 +171,9 @@ static void s_lifecycle_verified(s_inbound_t *ctx, const char *pem)
         free(ctx);
         return;
     }
-    jira_tenants_forget(svc->tenants, client_key);
-    plog_info(installed ? "tenant_installed" : "tenant_uninstalled", "tenant=%s", client_key);
-    s_done(ctx, installed ? "installed" : "uninstalled", client_key);
+    jira_tenants_forget(svc->tenants, ctx->tenant);
+    plog_info(installed ? "tenant_installed" : "tenant_uninstalled", "tenant=%s", ctx->tenant);
+    s_done(ctx, installed ? "installed" : "uninstalled", ctx->tenant);
 }
 
 static void s_on_install_key(const http_response_t *response, void *arg)
