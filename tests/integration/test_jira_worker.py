@@ -238,3 +238,42 @@ def _assert_contract(sandbox):
         assert not spec.validate_request_body(op, "application/json", item["body"]), item["path"]
         checked += 1
     assert checked > 0
+
+
+def test_message_text_is_kept_only_in_jira(jira):
+    """The data promise: after conversations, messages, a transcript and an agent's reply, no
+    message text is in Redis, in DynamoDB or in any process's log; it is in Jira."""
+    import boto3
+    jira.start_jira(2)
+    secrets = [f"secret-text-{n}-{random.getrandbits(48):x}" for n in range(6)]
+    account = jira.customer("carol@example.com")
+    key = jira.start_conversation("promise-1", account, f"{secrets[0]} first message")["issue"]
+    for n, text in enumerate(secrets[1:4]):
+        assert "comment" in jira.call("conversation.message", message(key, n, text))
+    assert "comment" in jira.call("conversation.message", message(key, 9, secrets[4], "agent",
+                                                                  "agent-1"))
+    jira.call("conversation.transcript", {"tenant": TENANT, "issue": key})
+    assert all(s in " ".join(comments_text(jira.sandbox, key)) for s in secrets[1:5])
+    assert secrets[0] in jira.sandbox.issue(key)["summary"]
+
+    found = []
+    # Redis: every key and every value
+    for name in jira.redis.command("KEYS", "*"):
+        kind = jira.redis.command("TYPE", name)
+        value = {"string": ("GET",), "hash": ("HGETALL",), "set": ("SMEMBERS",),
+                 "zset": ("ZRANGE", "0", "-1"), "list": ("LRANGE", "0", "-1")}.get(kind)
+        dump = repr(name) + (repr(jira.redis.command(value[0], name, *value[1:])) if value
+                             else "")
+        found += [f"redis {name!r}" for s in secrets if s in dump]
+    # DynamoDB: the whole table, read by boto3
+    proxy = jira.proxy
+    table = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=proxy.region,
+                         aws_access_key_id=proxy.access_key,
+                         aws_secret_access_key=proxy.secret_key)
+    items = table.scan(TableName="parley")["Items"]
+    assert items
+    found += ["dynamodb" for item in items for s in secrets if s in repr(item)]
+    # every log: our processes and the sandbox's
+    logs = [p.text() for p in jira.cluster.processes] + [jira.sandbox.text()]
+    found += ["log" for text in logs for s in secrets if s in text]
+    assert not found, found
