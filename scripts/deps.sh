@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libhiredis-dev libjansson-dev libcmocka-dev libssl-dev
   redis-server nodejs npm curl
   python3 python3-pytest python3-zmq python3-msgpack python3-websockets python3-boto3
-  python3-jsonschema python3-yaml
+  python3-jsonschema python3-yaml python3-jwt python3-cryptography
 )
 
 missing=()
