@@ -39,8 +39,9 @@ from rest_api import JiraApi, Request  # noqa: E402
 from spec_validation import Spec  # noqa: E402
 from store import Store, StoreError  # noqa: E402
 
-DEFAULT_SPEC = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "specs",
-                                             "jira-platform-v3.openapi.json"))
+# A copy of ../shared/specs/jira-platform-v3.openapi.json (Apache-2.0, LICENSE.jira-swaggers
+# beside it), kept in the repository so that a clone anywhere finds it.
+DEFAULT_SPEC = os.path.join(HERE, "spec", "jira-platform-v3.openapi.json")
 DEFAULT_PROJECT = "SUP:Task,[System] Service request,Support"
 MAX_REQUEST_LINE = 8192
 MAX_HEADER_BYTES = 32768

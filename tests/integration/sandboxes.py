@@ -371,8 +371,7 @@ class JiraSandbox:
         """The sandbox's Spec (spec_validation.Spec), loaded once per test process."""
         if cls._spec is None:
             spec_validation = cls.module("spec_validation")
-            path = os.path.normpath(os.path.join(ROOT, "..", "shared", "specs",
-                                                 "jira-platform-v3.openapi.json"))
+            path = os.path.join(JIRA_DIR, "spec", "jira-platform-v3.openapi.json")
             cls._spec = spec_validation.Spec(path)
         return cls._spec
 
