@@ -35,6 +35,9 @@ typedef struct {
     int64_t redis_port;   /* --redis-port: the Redis server on 127.0.0.1 */
     int64_t batch;        /* --batch: items one Redis take may remove; 1 = a BRPOP per item */
     const char *jobs_key; /* --jobs-key: the Redis list jobs go through */
+    const char *tenant;   /* --tenant: jira-client's tenant */
+    const char *project;  /* --project: jira-client's Jira project */
+    int64_t messages;     /* --messages: jira-client's overhead mode (0: throughput mode) */
     bench_watch_t watch[BENCH_WATCH_MAX];
     size_t watch_count;
 } bench_options_t;
@@ -48,6 +51,7 @@ int bench_zmq_worker(const bench_options_t *options); /* DEALER echo, connects t
 int bench_zmq_proxy(const bench_options_t *options);  /* ROUTER endpoint <-> DEALER backend */
 int bench_redis_client(const bench_options_t *options);
 int bench_redis_worker(const bench_options_t *options);
+int bench_jira_client(const bench_options_t *options); /* conversation.message through the broker */
 int bench_ports(int count); /* prints count free TCP ports on 127.0.0.1 */
 /* `cpu`: prints the CPU time the watched processes (and their main threads) have used so far */
 int bench_cpu_sample(const bench_options_t *options);

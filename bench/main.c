@@ -8,6 +8,7 @@
       parley-bench zmq-client --endpoint EP [client options]
       parley-bench redis-worker --redis-port P [--batch N] [--jobs-key KEY]
       parley-bench redis-client --redis-port P [--batch N] [--jobs-key KEY] [client options]
+      parley-bench jira-client --tenant T --project P [--messages N] [client options]
       parley-bench cpu --watch LABEL:PID ...               CPU time used so far (bench_cpu_sample.c)
 
     client options: --inflight N --warmup-ms MS --duration-ms MS --size BYTES --timeout-ms MS
@@ -30,16 +31,18 @@ static const s_role_t s_roles[] = {
     {"zmq-echo", bench_zmq_echo},           {"zmq-worker", bench_zmq_worker},
     {"zmq-proxy", bench_zmq_proxy},         {"redis-client", bench_redis_client},
     {"redis-worker", bench_redis_worker},   {"cpu", bench_cpu_sample},
+    {"jira-client", bench_jira_client},
 };
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: parley-bench ports N | ROLE [options]\n"
                  "roles: broker-client zmq-client zmq-echo zmq-worker zmq-proxy redis-client "
-                 "redis-worker cpu\n"
+                 "redis-worker jira-client cpu\n"
                  "options: --endpoint EP --backend EP --redis-port P --batch N --jobs-key KEY\n"
                  "         --inflight N --warmup-ms MS --duration-ms MS --size BYTES\n"
-                 "         --timeout-ms MS --watch LABEL:PID\n");
+                 "         --timeout-ms MS --watch LABEL:PID --tenant T --project P\n"
+                 "         --messages N\n");
 }
 
 /* Parses a whole decimal number within [min, max] into *value. Returns 0 or -1. */
@@ -76,7 +79,9 @@ static int s_parse(int argc, char **argv, bench_options_t *options)
         {"warmup-ms", required_argument, 0, 'w'},   {"duration-ms", required_argument, 0, 'd'},
         {"size", required_argument, 0, 's'},        {"timeout-ms", required_argument, 0, 't'},
         {"watch", required_argument, 0, 'W'},       {"batch", required_argument, 0, 'B'},
-        {"jobs-key", required_argument, 0, 'J'},    {0, 0, 0, 0}};
+        {"jobs-key", required_argument, 0, 'J'},    {"tenant", required_argument, 0, 'T'},
+        {"project", required_argument, 0, 'P'},     {"messages", required_argument, 0, 'M'},
+        {0, 0, 0, 0}};
     int c, rc = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (c) {
@@ -91,6 +96,9 @@ static int s_parse(int argc, char **argv, bench_options_t *options)
         case 'W': rc = s_parse_watch(optarg, options); break;
         case 'B': rc = s_parse_int(optarg, 1, BENCH_BATCH_MAX, &options->batch); break;
         case 'J': options->jobs_key = optarg; break;
+        case 'T': options->tenant = optarg; break;
+        case 'P': options->project = optarg; break;
+        case 'M': rc = s_parse_int(optarg, 1, 1000000, &options->messages); break;
         default: rc = -1;
         }
         if (rc != 0 && c != '?')
@@ -120,7 +128,8 @@ int main(int argc, char **argv)
     }
     bench_options_t options = {.inflight = 100, .warmup_ms = 500, .duration_ms = 3000,
                                .size = 32, .timeout_ms = 10000, .batch = 1,
-                               .jobs_key = "parley-bench:jobs"};
+                               .jobs_key = "parley-bench:jobs", .tenant = "bench",
+                               .project = "SUP"};
     if (s_parse(argc - 1, argv + 1, &options) != 0) {
         s_usage(stderr);
         return 2;

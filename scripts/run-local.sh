@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the local stack on loopback - redis-server, dynalite (DynamoDB, data kept in
-# .run/dynalite), the broker and one replica of every worker that exists - with logs to the
-# terminal. Prints the URLs. Ctrl-C (or SIGTERM) stops everything it started, gracefully (each
+# .run/dynalite), the Jira sandbox, the broker, the gateway and one replica of every worker
+# that exists - with logs to the terminal. Prints the URLs. Ctrl-C (or SIGTERM) stops everything it started, gracefully (each
 # process drains on SIGTERM). A secrets key for the local store is made once in .run/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,12 @@ export PARLEY_BROKER_EVENTS_OUT=${PARLEY_BROKER_EVENTS_OUT:-tcp://127.0.0.1:5557
 export PARLEY_BROKER_STATS_ADDRESS=${PARLEY_BROKER_STATS_ADDRESS:-127.0.0.1:8090}
 REDIS_PORT=${PARLEY_LOCAL_REDIS_PORT:-6390}
 DYNAMO_PORT=${PARLEY_LOCAL_DYNAMO_PORT:-8010}
+JIRA_PORT=${PARLEY_LOCAL_JIRA_PORT:-8020}
+export PARLEY_GATEWAY_PORT=${PARLEY_GATEWAY_PORT:-8080}
+export PARLEY_APP_BASE_URL=${PARLEY_APP_BASE_URL:-http://127.0.0.1:$PARLEY_GATEWAY_PORT}
+export PARLEY_DEMO_JIRA_URL=${PARLEY_DEMO_JIRA_URL:-http://127.0.0.1:$JIRA_PORT}
+export PARLEY_CONNECT_INSTALL_KEYS_URL=${PARLEY_CONNECT_INSTALL_KEYS_URL:-$PARLEY_DEMO_JIRA_URL/_sandbox/connect-install-keys}
+export PARLEY_JIRA_ALLOW_HTTP=${PARLEY_JIRA_ALLOW_HTTP:-1}
 export PARLEY_REDIS_URL=${PARLEY_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
 export PARLEY_DYNAMO_ENDPOINT=${PARLEY_DYNAMO_ENDPOINT:-http://127.0.0.1:$DYNAMO_PORT}
 mkdir -p .run/dynalite
@@ -44,11 +50,16 @@ setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly
   --loglevel warning & pids+=($!)
 setsid node_modules/.bin/dynalite --host 127.0.0.1 --port "$DYNAMO_PORT" --path .run/dynalite \
   --createTableMs 0 & pids+=($!)
+[ -s .run/demo-jira.token ] || openssl rand -hex 16 > .run/demo-jira.token
+/usr/bin/python3 sandboxes/jira/jira_sandbox.py --port "$JIRA_PORT" \
+  --api-user "agent@demo.parley.local:$(cat .run/demo-jira.token)" >/dev/null & pids+=($!)
 wait_port "$REDIS_PORT" redis-server
 wait_port "$DYNAMO_PORT" dynalite
+wait_port "$JIRA_PORT" "the Jira sandbox"
 scripts/seed-demo.sh
 "$BIN/parley-broker" & pids+=($!)
-for worker in "$BIN"/parley-echo "$BIN"/parley-presence; do
+for worker in "$BIN"/parley-echo "$BIN"/parley-presence "$BIN"/parley-jira \
+              "$BIN"/parley-gateway; do
   [ -x "$worker" ] && { "$worker" & pids+=($!); }
 done
 
@@ -62,6 +73,8 @@ cat <<MSG
     stats:    http://$PARLEY_BROKER_STATS_ADDRESS/stats
     metrics:  http://$PARLEY_BROKER_STATS_ADDRESS/metrics
     health:   http://$PARLEY_BROKER_STATS_ADDRESS/healthz
+    gateway:  $PARLEY_APP_BASE_URL  (Connect descriptor: $PARLEY_APP_BASE_URL/atlassian-connect.json)
+    jira:     $PARLEY_DEMO_JIRA_URL/_sandbox/  (the Jira sandbox: issues and comments)
     redis:    $PARLEY_REDIS_URL
     dynamodb: $PARLEY_DYNAMO_ENDPOINT (dynalite; data in .run/dynalite)
     admin:    $BIN/parleyctl --help   (PARLEY_SECRETS_KEY is in .run/secrets.key)
