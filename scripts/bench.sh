@@ -35,6 +35,9 @@
 # scripts run), dynalite, the broker and presence-sim, plus Redis's time per script call and
 # the share of the time it spent in scripts.
 #
+# Then the jira worker: scripts/bench-jira.sh (jira_overhead_p99_ms,
+# jira_msgs_per_s_per_replica; PARLEY_BENCH_JIRA=0 skips it).
+#
 # Settings (environment): PARLEY_BENCH_ROUNDS (5), PARLEY_BENCH_REPLICAS (1),
 # PARLEY_BENCH_CAPACITY (per echo replica; default INFLIGHT, so the broker never queues),
 # PARLEY_BENCH_INFLIGHT (100), PARLEY_BENCH_SIZE (32 data bytes), PARLEY_BENCH_DURATION_MS (3000),
@@ -589,4 +592,14 @@ if ((PRESENCE)); then
   done
   figure presence_flood_redis_us_per_script presence_flood_redis_us_per_script
   figure presence_flood_redis_in_scripts_pct presence_flood_redis_in_scripts_pct
+fi
+
+# ---- jira: the jira worker against the Jira sandbox (scripts/bench-jira.sh) ---------------
+# On a quiet machine: everything above is stopped first.
+if ((${PARLEY_BENCH_JIRA:-1})); then
+  stop 50 "${pids[@]+"${pids[@]}"}"
+  pids=()
+  stop 50 "${store_pids[@]+"${store_pids[@]}"}"
+  store_pids=()
+  scripts/bench-jira.sh
 fi
