@@ -151,14 +151,21 @@ class Sandbox:
                     req.op, reply.status, reply.body)
             if rule is not None and rule.after and self._fault(h, rule, rec):
                 return
-            h.reply(reply)
             rec["status"] = reply.status
+            # Recorded before the reply leaves, so that a client reading the records right
+            # after its answer finds its request there.
+            self._record(h, req, body, rec)
+            h.reply(reply)
         finally:
-            rec["ms"] = round((time.monotonic() - h.started) * 1000, 1)
-            kept = req.json
-            if kept is not None and len(body) > MAX_KEPT_BODY_BYTES:
-                kept = {"_omitted": f"a body of {len(body)} bytes is not kept"}
-            self.store.record(rec, kept)
+            if "seq" not in rec:
+                self._record(h, req, body, rec)
+
+    def _record(self, h, req, body, rec):
+        rec["ms"] = round((time.monotonic() - h.started) * 1000, 1)
+        kept = req.json
+        if kept is not None and len(body) > MAX_KEPT_BODY_BYTES:
+            kept = {"_omitted": f"a body of {len(body)} bytes is not kept"}
+        self.store.record(rec, kept)
 
     def _fault(self, h, rule, rec):
         """Applies a fault rule. Returns True when it answered (or dropped) the request, False

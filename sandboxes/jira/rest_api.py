@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import adf
 import connect_auth
+import jql
 import multipart
 import views
 from replies import ApiError, Reply, error_collection, fail
@@ -113,6 +114,7 @@ class JiraApi:
             ("GET", "/rest/api/3/user"): self.get_user,
             ("GET", "/rest/api/3/user/search"): self.find_users,
             ("GET", "/rest/api/3/myself"): self.myself,
+            ("GET", "/rest/api/3/search"): self.search,
         }
 
     # --- the pipeline
@@ -346,6 +348,22 @@ class JiraApi:
             out["properties"] = {k: v for k, v in props.items()
                                  if "*all" in wanted_props or k in wanted_props}
         return Reply(200, out)
+
+    def search(self, req, user, values):
+        """Issues matching a JQL query of the subset in jql.py, oldest first."""
+        try:
+            predicates = jql.parse(values.get("jql") or "")
+        except jql.JqlError as e:
+            fail(400, f"Error in the JQL Query: {e}.")
+        start = values.get("startAt") or 0
+        limit = min(values.get("maxResults") or 50, 100)
+        found = [i for i in self.store.issues() if all(p(i) for p in predicates)]
+        issues = [{"expand": "", "id": i["id"], "key": i["key"],
+                   "self": self.views.issue_url(i),
+                   "fields": {"summary": i["summary"]}}
+                  for i in found[start:start + limit]]
+        return Reply(200, {"expand": "schema,names", "startAt": start, "maxResults": limit,
+                           "total": len(found), "issues": issues})
 
     # --- comments
 

@@ -277,3 +277,18 @@ def test_message_text_is_kept_only_in_jira(jira):
     logs = [p.text() for p in jira.cluster.processes] + [jira.sandbox.text()]
     found += ["log" for text in logs for s in secrets if s in text]
     assert not found, found
+
+
+def test_conversation_start_makes_one_issue_when_jiras_answer_is_lost(jira):
+    jira.start_jira(1)
+    account = jira.customer("dora@example.com")
+    # Jira creates the issue, then the answer is lost (500 after the write)
+    jira.sandbox.add_faults({"match": {"method": "POST", "path_regex": "/rest/api/3/issue$"},
+                             "action": "status", "status": 500, "after": True, "times": 1})
+    started = jira.start_conversation("lost-answer", account, "Where is my parcel?")
+    assert started["created"] is True
+    issues = [i for i in jira.sandbox.issues() if i["summary"] == "Where is my parcel?"]
+    assert [i["key"] for i in issues] == [started["issue"]]  # found by JQL, not made twice
+    again = jira.start_conversation("lost-answer", account)
+    assert again["issue"] == started["issue"] and again["created"] is False
+    _assert_contract(jira.sandbox)

@@ -257,7 +257,13 @@ typedef struct {
     jira_service_t *svc;
     worker_request_t *request;
     proto_conversation_start_t start;
+    char issue_type[PROTO_NAME_MAX + 1];
+    char summary[S_SUMMARY_MAX + 8];
+    int searches;   /* JQL lookups for an issue an earlier attempt may have created */
 } s_start_t;
+
+static void s_start_create(s_start_t *ctx);
+static void s_start_search(s_start_t *ctx);
 
 static void s_start_answer(s_start_t *ctx, const char *issue, const char *issue_id, bool created)
 {
@@ -283,9 +289,92 @@ static void s_start_answer(s_start_t *ctx, const char *issue, const char *issue_
     free(ctx);
 }
 
+/* Records the conversation's issue and answers. */
+static void s_start_found(s_start_t *ctx, const char *key, const char *id, bool created)
+{
+    if (jira_records_conversation_open(ctx->svc->records, ctx->start.tenant,
+                                       ctx->start.conversation, key, id, zclock_time()) != 0)
+        (*ctx->svc->store_errors)++; /* answered anyway; the claim goes stale */
+    s_start_answer(ctx, key, id, created);
+}
+
+static void s_start_on_search(const jira_result_t *result, void *arg)
+{
+    s_start_t *ctx = arg;
+    if (result->outcome != JIRA_OK) {
+        jira_service_jira_failed(ctx->svc, &ctx->request, "conversation.start", result);
+        free(ctx);
+        return;
+    }
+    json_t *issue = json_array_get(json_object_get(result->body, "issues"), 0);
+    const char *key = json_string_value(json_object_get(issue, "key"));
+    const char *id = json_string_value(json_object_get(issue, "id"));
+    if (key && id && proto_name_valid(key, strlen(key)) && proto_name_valid(id, strlen(id)))
+        s_start_found(ctx, key, id, true); /* an earlier attempt made it */
+    else
+        s_start_create(ctx);
+}
+
+/* Writes value as a JQL string literal: in double quotes, '"' and '\\' escaped. */
+static void s_jql_quote(const char *value, char *out, size_t size)
+{
+    size_t n = 0;
+    out[n++] = '"';
+    for (; *value && n + 3 < size; value++) {
+        if (*value == '"' || *value == '\\')
+            out[n++] = '\\';
+        out[n++] = *value;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+}
+
+/* Looks in Jira for an issue whose parley property names this conversation. */
+static void s_start_search(s_start_t *ctx)
+{
+    jira_service_t *svc = ctx->svc;
+    if (++ctx->searches > 3) {
+        jira_result_t gave_up = {.outcome = JIRA_UNAVAILABLE,
+                                 .error = "Jira keeps failing; retry later"};
+        jira_service_jira_failed(svc, &ctx->request, "conversation.start", &gave_up);
+        free(ctx);
+        return;
+    }
+    (*svc->lookups)++;
+    char project[2 * PROTO_NAME_MAX + 3], conversation[2 * PROTO_NAME_MAX + 3];
+    char jql[400], escaped[1200], path[1400];
+    s_jql_quote(ctx->start.project, project, sizeof project);
+    s_jql_quote(ctx->start.conversation, conversation, sizeof conversation);
+    snprintf(jql, sizeof jql, "project = %s AND issue.property[parley].conversation = %s",
+             project, conversation);
+    jira_service_escape(jql, strlen(jql), escaped, sizeof escaped);
+    snprintf(path, sizeof path, "/rest/api/3/search?jql=%s&maxResults=1&fields=summary",
+             escaped);
+    const char *code;
+    char why[200];
+    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, ctx->start.tenant, &code, why,
+                                                   sizeof why);
+    if (!tenant) {
+        worker_reply_error(svc->worker, &ctx->request, code, why);
+        free(ctx);
+        return;
+    }
+    if (jira_client_call(svc->client, tenant, "GET", path, NULL, true,
+                         jira_service_deadline(ctx->request), s_start_on_search, ctx) != 0) {
+        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
+                                 .error = "too many calls waiting for this tenant's Jira"};
+        jira_service_jira_failed(svc, &ctx->request, "conversation.start", &refused);
+        free(ctx);
+    }
+}
+
 static void s_start_on_created(const jira_result_t *result, void *arg)
 {
     s_start_t *ctx = arg;
+    if (result->outcome == JIRA_AMBIGUOUS) {
+        s_start_search(ctx); /* created or not? Jira knows */
+        return;
+    }
     const char *key = json_string_value(json_object_get(result->body, "key"));
     const char *id = json_string_value(json_object_get(result->body, "id"));
     if (result->outcome != JIRA_OK || !key || !id || !proto_name_valid(key, strlen(key)) ||
@@ -297,10 +386,7 @@ static void s_start_on_created(const jira_result_t *result, void *arg)
         free(ctx);
         return;
     }
-    if (jira_records_conversation_open(ctx->svc->records, ctx->start.tenant,
-                                       ctx->start.conversation, key, id, zclock_time()) != 0)
-        (*ctx->svc->store_errors)++; /* answered anyway; the claim goes stale */
-    s_start_answer(ctx, key, id, true);
+    s_start_found(ctx, key, id, true);
 }
 
 /* The issue summary: the first message's first line, spaces collapsed, cut at a character
@@ -390,28 +476,39 @@ static void s_on_start(worker_t *worker, worker_request_t *request, void *arg)
         free(ctx);
         return;
     }
-    const char *code;
-    char issue_type[PROTO_NAME_MAX + 1], summary[S_SUMMARY_MAX + 8];
     bool known;
-    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, s->tenant, &code, reason,
-                                                   sizeof reason);
+    if (jira_tenants_issue_type(svc->tenants, s->tenant, s->project, ctx->issue_type,
+                                sizeof ctx->issue_type, &known) != 0)
+        (*svc->store_errors)++; /* the default issue type it is */
+    s_summary(s->first_message, s->first_message_len, ctx->summary, sizeof ctx->summary);
+    if (found) /* we took over a stale claim: its owner may have created the issue */
+        s_start_search(ctx);
+    else
+        s_start_create(ctx);
+}
+
+static void s_start_create(s_start_t *ctx)
+{
+    jira_service_t *svc = ctx->svc;
+    proto_conversation_start_t *s = &ctx->start;
+    const char *code;
+    char why[200];
+    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, s->tenant, &code, why,
+                                                   sizeof why);
     if (!tenant) {
-        worker_reply_error(svc->worker, &ctx->request, code, reason);
+        worker_reply_error(svc->worker, &ctx->request, code, why);
         free(ctx);
         return;
     }
-    if (jira_tenants_issue_type(svc->tenants, s->tenant, s->project, issue_type,
-                                sizeof issue_type, &known) != 0)
-        (*svc->store_errors)++; /* the default issue type it is */
-    s_summary(s->first_message, s->first_message_len, summary, sizeof summary);
     json_t *body = json_pack(
         "{s:{s:{s:s}, s:{s:s}, s:s, s:{s:s}}, s:[{s:s, s:{s:s, s:s}}]}", "fields", "project",
-        "key", s->project, "issuetype", "name", issue_type, "summary", summary, "reporter", "id",
-        s->customer, "properties", "key", "parley", "value", "conversation", s->conversation,
-        "channel", s->has_channel ? s->channel : "widget");
-    rc = body ? jira_client_call(svc->client, tenant, "POST", "/rest/api/3/issue", body, false,
-                                 jira_service_deadline(ctx->request), s_start_on_created, ctx)
-              : -1;
+        "key", s->project, "issuetype", "name", ctx->issue_type, "summary", ctx->summary,
+        "reporter", "id", s->customer, "properties", "key", "parley", "value", "conversation",
+        s->conversation, "channel", s->has_channel ? s->channel : "widget");
+    int rc = body ? jira_client_call(svc->client, tenant, "POST", "/rest/api/3/issue", body,
+                                     false, jira_service_deadline(ctx->request),
+                                     s_start_on_created, ctx)
+                  : -1;
     json_decref(body);
     if (rc != 0) {
         jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
