@@ -60,6 +60,7 @@ int main(int argc, char **argv)
     info.user = http;
     info.vhost_name = "parley";
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_data = 16384; /* JWTs in Authorization; more closes the connection */
     struct lws_context *context = http ? lws_create_context(&info) : NULL;
     gateway_bus_t *bus = context ? gateway_bus_new(&config.bus, context, signal_fd) : NULL;
     if (!bus) {
