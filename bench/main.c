@@ -9,6 +9,7 @@
       parley-bench redis-worker --redis-port P [--batch N] [--jobs-key KEY]
       parley-bench redis-client --redis-port P [--batch N] [--jobs-key KEY] [client options]
       parley-bench jira-client --tenant T --project P [--messages N] [client options]
+      parley-bench http-post --endpoint URL --messages N --jobs-key USER:TOKEN
       parley-bench cpu --watch LABEL:PID ...               CPU time used so far (bench_cpu_sample.c)
 
     client options: --inflight N --warmup-ms MS --duration-ms MS --size BYTES --timeout-ms MS
@@ -31,14 +32,14 @@ static const s_role_t s_roles[] = {
     {"zmq-echo", bench_zmq_echo},           {"zmq-worker", bench_zmq_worker},
     {"zmq-proxy", bench_zmq_proxy},         {"redis-client", bench_redis_client},
     {"redis-worker", bench_redis_worker},   {"cpu", bench_cpu_sample},
-    {"jira-client", bench_jira_client},
+    {"jira-client", bench_jira_client},     {"http-post", bench_http_post},
 };
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: parley-bench ports N | ROLE [options]\n"
                  "roles: broker-client zmq-client zmq-echo zmq-worker zmq-proxy redis-client "
-                 "redis-worker jira-client cpu\n"
+                 "redis-worker jira-client http-post cpu\n"
                  "options: --endpoint EP --backend EP --redis-port P --batch N --jobs-key KEY\n"
                  "         --inflight N --warmup-ms MS --duration-ms MS --size BYTES\n"
                  "         --timeout-ms MS --watch LABEL:PID --tenant T --project P\n"

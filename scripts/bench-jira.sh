@@ -15,7 +15,10 @@
 #                                sandbox answering every call in JIRA_LATENCY_MS (50), JIRA_SLOTS
 #                                conversations in flight and PARLEY_JIRA_TENANT_CONCURRENCY =
 #                                JIRA_CONCURRENCY; median over the rounds
-# and context: the end-to-end and sandbox percentiles behind the overhead, and CPU use (100 =
+# and context: the end-to-end and sandbox percentiles behind the overhead; the same comment
+# POST sent straight to the sandbox by a C client (libcurl, keep-alive, one at a time:
+# jira_direct_*) and Parley's end-to-end percentiles minus those (jira_over_direct_*, what a
+# client sees added, the sandbox's own wake-up and write included on both sides); CPU use (100 =
 # one core) of the replica, the sandbox, the broker and the load generator during the
 # throughput windows.
 #
@@ -112,28 +115,41 @@ done
 
 latency() { curl -sf -XPOST -d "{\"ms\": $1}" "$SANDBOX/_sandbox/latency" >/dev/null; }
 
+# The issue the direct client comments on (its comments are told apart from Parley's by key).
+DIRECT=$(curl -sf -u "bench@parley.test:$TOKEN" -H 'Content-Type: application/json' \
+  -d '{"fields": {"project": {"key": "SUP"}, "issuetype": {"name": "Task"},
+                  "summary": "direct client"}}' "$SANDBOX/rest/api/3/issue" |
+  "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+
 declare -A values
 add() { values[$1]+="$2 "; }
 
 # overhead OUT: pairs each latency in OUT with the sandbox's time for that comment.
+# ... and takes DIRECT's latencies (the same POST straight to the sandbox) as the client-side
+# view of the sandbox's time.
 overhead() {
   curl -sf "$SANDBOX/_sandbox/requests" >"$LOGS/records.json"
-  "$PYTHON" - "$1" "$LOGS/records.json" <<'PY'
+  "$PYTHON" - "$1" "$LOGS/records.json" "$2" "$DIRECT" <<'PY'
 import json, sys
-latencies = next(l.split(":", 1)[1].strip() for l in open(sys.argv[1])
-                 if l.startswith("latencies_us:"))
-e2e = [int(v) / 1000 for v in latencies.split(",")]
+def latencies(path):
+    line = next(l for l in open(path) if l.startswith("latencies_us:"))
+    return [int(v) / 1000 for v in line.split(":", 1)[1].strip().split(",")]
+e2e, direct = latencies(sys.argv[1]), latencies(sys.argv[3])
 posts = [r for r in json.load(open(sys.argv[2]))["records"]
-         if r["method"] == "POST" and r["path"].endswith("/comment") and r.get("status") == 201]
+         if r["method"] == "POST" and r["path"].endswith("/comment") and r.get("status") == 201
+         and f"/{sys.argv[4]}/" not in r["path"]]
 own = [r["ms"] for r in posts[-len(e2e):]]
 assert len(own) == len(e2e), (len(own), len(e2e))
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(p * len(values)))]
 added = [a - b for a, b in zip(e2e, own)]
-for name, series in (("overhead", added), ("e2e", e2e), ("sandbox", own)):
+for name, series in (("overhead", added), ("e2e", e2e), ("sandbox", own),
+                     ("direct", direct)):
     print(f"{name}_p50_ms {pct(series, 0.50):.3f}")
     print(f"{name}_p99_ms {pct(series, 0.99):.3f}")
+for p in (0.50, 0.99):
+    print(f"over_direct_p{int(p * 100)}_ms {pct(e2e, p) - pct(direct, p):.3f}")
 PY
 }
 
@@ -143,11 +159,14 @@ for round in $(seq "$ROUNDS"); do
   curl -sf -XDELETE "$SANDBOX/_sandbox/requests" >/dev/null
   "$BENCH" jira-client --tenant bench --project SUP --inflight 1 --messages "$MESSAGES" \
     --timeout-ms 30000 >"$LOGS/overhead.out" 2>>"$LOGS/client.log"
+  "$BENCH" http-post --endpoint "$SANDBOX/rest/api/3/issue/$DIRECT/comment" \
+    --messages "$MESSAGES" --jobs-key "bench@parley.test:$TOKEN" --timeout-ms 30000 \
+    >"$LOGS/direct.out" 2>>"$LOGS/client.log"
   line=""
   while read -r key value; do
     add "$key" "$value"
     line+=" $key=$value"
-  done < <(overhead "$LOGS/overhead.out")
+  done < <(overhead "$LOGS/overhead.out" "$LOGS/direct.out")
   say " $line"
   say "round $round/$ROUNDS: $SLOTS conversations in flight, sandbox answering in" \
       "$LATENCY_MS ms"
@@ -181,6 +200,10 @@ figure jira_e2e_p50_ms e2e_p50_ms
 figure jira_e2e_p99_ms e2e_p99_ms
 figure jira_sandbox_p50_ms sandbox_p50_ms
 figure jira_sandbox_p99_ms sandbox_p99_ms
+figure jira_direct_p50_ms direct_p50_ms
+figure jira_direct_p99_ms direct_p99_ms
+figure jira_over_direct_p50_ms over_direct_p50_ms
+figure jira_over_direct_p99_ms over_direct_p99_ms
 figure jira_loaded_p50_us throughput_p50_us
 figure jira_loaded_p99_us throughput_p99_us
 for label in jira sandbox broker client; do

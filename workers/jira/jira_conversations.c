@@ -178,11 +178,6 @@ static void s_message_post(s_message_t *ctx)
         free(ctx);
         return;
     }
-    if (jira_records_message_pending(svc->records, ctx->message.tenant, ctx->message.issue,
-                                     ctx->message.message) != 0) {
-        s_message_degraded(ctx);
-        return;
-    }
     json_t *document = adf_from_text(ctx->message.text, ctx->message.text_len);
     json_t *body = json_pack("{s:o, s:[{s:s, s:{s:s, s:s, s:s}}]}", "body", document,
                              "properties", "key", "parley", "value", "message",
@@ -238,7 +233,8 @@ static void s_on_message(worker_t *worker, worker_request_t *request, void *arg)
     }
     jira_message_state_t state;
     char comment[PROTO_NAME_MAX + 1] = "";
-    if (jira_records_message_state(svc->records, m->tenant, m->issue, m->message, &state, comment,
+    /* marks it pending when new: from here on a lost answer is looked up, not rewritten */
+    if (jira_records_message_begin(svc->records, m->tenant, m->issue, m->message, &state, comment,
                                    sizeof comment) != 0) {
         s_message_degraded(ctx);
         return;

@@ -45,14 +45,22 @@ static redisReply *s_command(jira_records_t *self, int argc, const char **argv)
     return reply;
 }
 
-int jira_records_message_state(jira_records_t *self, const char *tenant, const char *issue,
+/* Reads a message's mark; marks it pending when it has none (one round trip). */
+static const char *s_begin_script =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if v then return v end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], 'pending')\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "return false\n";
+
+int jira_records_message_begin(jira_records_t *self, const char *tenant, const char *issue,
                                const char *message, jira_message_state_t *state,
                                char *comment, size_t comment_size)
 {
     char key[200];
     snprintf(key, sizeof key, "jmsg|%s|%s", tenant, issue);
-    const char *argv[] = {"HGET", key, message};
-    redisReply *reply = s_command(self, 3, argv);
+    const char *argv[] = {"EVAL", s_begin_script, "1", key, message, S_WEEK_S};
+    redisReply *reply = s_command(self, 6, argv);
     if (!reply)
         return -1;
     *state = JIRA_MESSAGE_NEW;
@@ -68,46 +76,27 @@ int jira_records_message_state(jira_records_t *self, const char *tenant, const c
     return 0;
 }
 
-/* HSET key field value + EXPIRE key a week, in one pipeline. */
-static int s_hset_week(jira_records_t *self, const char *key, const char *field,
-                       const char *value)
-{
-    const char *hset[] = {"HSET", key, field, value};
-    const char *expire[] = {"EXPIRE", key, S_WEEK_S};
-    const char *const *argvs[] = {hset, expire};
-    const size_t *const lens[] = {NULL, NULL};
-    int argcs[] = {4, 3};
-    redisReply *replies[2] = {NULL, NULL};
-    int rc = redis_client_pipeline(self->redis, 2, argcs, argvs, lens, replies);
-    for (int i = 0; i < 2; i++) {
-        if (!replies[i] || replies[i]->type == REDIS_REPLY_ERROR)
-            rc = -1;
-        if (replies[i])
-            freeReplyObject(replies[i]);
-    }
-    return rc == 0 ? 0 : -1;
-}
-
-int jira_records_message_pending(jira_records_t *self, const char *tenant, const char *issue,
-                                 const char *message)
-{
-    char key[200];
-    snprintf(key, sizeof key, "jmsg|%s|%s", tenant, issue);
-    return s_hset_week(self, key, message, "pending");
-}
-
 int jira_records_message_done(jira_records_t *self, const char *tenant, const char *issue,
                               const char *message, const char *comment)
 {
     char key[200], own[200];
     snprintf(key, sizeof key, "jmsg|%s|%s", tenant, issue);
     snprintf(own, sizeof own, "jown|%s|%s", tenant, comment);
-    const char *argv[] = {"SET", own, "1", "EX", S_WEEK_S};
-    redisReply *reply = s_command(self, 5, argv);
-    if (!reply)
-        return -1;
-    freeReplyObject(reply);
-    return s_hset_week(self, key, message, comment);
+    const char *set[] = {"SET", own, "1", "EX", S_WEEK_S};
+    const char *hset[] = {"HSET", key, message, comment};
+    const char *expire[] = {"EXPIRE", key, S_WEEK_S};
+    const char *const *argvs[] = {set, hset, expire};
+    const size_t *const lens[] = {NULL, NULL, NULL};
+    int argcs[] = {5, 4, 3};
+    redisReply *replies[3] = {NULL, NULL, NULL};
+    int rc = redis_client_pipeline(self->redis, 3, argcs, argvs, lens, replies);
+    for (int i = 0; i < 3; i++) {
+        if (!replies[i] || replies[i]->type == REDIS_REPLY_ERROR)
+            rc = -1;
+        if (replies[i])
+            freeReplyObject(replies[i]);
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 int jira_records_comment_ours(jira_records_t *self, const char *tenant, const char *comment,

@@ -29,11 +29,11 @@ void jira_records_destroy(jira_records_t **self_p);
 typedef enum { JIRA_MESSAGE_NEW, JIRA_MESSAGE_PENDING, JIRA_MESSAGE_DONE } jira_message_state_t;
 
 /* Each returns 0, or -1 when Redis failed. */
-int jira_records_message_state(jira_records_t *self, const char *tenant, const char *issue,
+/* Reads a message's mark into *state (and comment, when done) and, when it had none, marks it
+   pending (one round trip): the caller is about to write it. */
+int jira_records_message_begin(jira_records_t *self, const char *tenant, const char *issue,
                                const char *message, jira_message_state_t *state,
                                char *comment, size_t comment_size);
-int jira_records_message_pending(jira_records_t *self, const char *tenant, const char *issue,
-                                 const char *message);
 int jira_records_message_done(jira_records_t *self, const char *tenant, const char *issue,
                               const char *message, const char *comment);
 /* *ours: Parley wrote that comment. */
