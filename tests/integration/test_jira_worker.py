@@ -292,3 +292,31 @@ def test_conversation_start_makes_one_issue_when_jiras_answer_is_lost(jira):
     again = jira.start_conversation("lost-answer", account)
     assert again["issue"] == started["issue"] and again["created"] is False
     _assert_contract(jira.sandbox)
+
+
+def test_one_tenants_slow_jira_does_not_hold_up_another(jira, tmp_path):
+    """Tenant slow's Jira answers in 1 s; its calls queue behind a cap of 2 while tenant
+    fast's messages go straight through on the same replica."""
+    slow_jira = JiraSandbox(str(tmp_path), latency_ms=1000).start()
+    try:
+        ctl(jira.proxy, "tenant", "set", "--id", "slow", "--base-url", slow_jira.url,
+            "--auth", "token", "--api-user", DEFAULT_API_USER[0], "--api-token-env", "TOKEN",
+            TOKEN=DEFAULT_API_USER[1])
+        jira.start_jira(1, PARLEY_JIRA_TENANT_CONCURRENCY=2, PARLEY_WORKER_CAPACITY=64)
+        account = jira.customer()
+        fast_key = jira.start_conversation("fast-1", account)["issue"]
+        slow_ids = [jira.client.send("jira", "jira.identity",
+                                     {"tenant": "slow", "email": f"s{n}@example.com"},
+                                     timeout_ms=30000) for n in range(6)]
+        time.sleep(0.2)  # the slow tenant's calls are out and queued
+        started = time.monotonic()
+        fast = [jira.call("conversation.message", message(fast_key, n, f"fast {n}"))
+                for n in range(5)]
+        fast_s = time.monotonic() - started
+        assert all("comment" in a for a in fast), fast
+        assert fast_s < 1.0, f"the fast tenant waited {fast_s:.2f} s behind the slow one"
+        slow = jira.client.collect(slow_ids, timeout_s=60)
+        assert all("account" in a for a in slow.values()), slow
+        assert jira.counters()["jira_waiting"] == 0
+    finally:
+        slow_jira.stop()
