@@ -123,24 +123,13 @@ static void s_message_lookup(s_message_t *ctx)
         return;
     }
     (*svc->lookups)++;
-    const char *code;
-    char why[200], path[300];
-    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, ctx->message.tenant, &code, why,
-                                                   sizeof why);
-    if (!tenant) {
-        worker_reply_error(svc->worker, &ctx->request, code, why);
-        free(ctx);
-        return;
-    }
+    char path[300];
     snprintf(path, sizeof path,
              "/rest/api/3/issue/%s/comment?orderBy=-created&maxResults=%d&expand=properties",
              ctx->message.issue, S_LOOKUP_PAGE);
-    if (jira_client_call(svc->client, tenant, "GET", path, NULL, true,
-                         jira_service_deadline(ctx->request), s_message_on_lookup, ctx) != 0) {
-        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
-                                 .error = "too many calls waiting for this tenant's Jira"};
-        s_message_fail(ctx, &refused);
-    }
+    if (jira_service_call(svc, &ctx->request, "conversation.message", ctx->message.tenant, "GET",
+                          path, NULL, true, s_message_on_lookup, ctx) != 0)
+        free(ctx);
 }
 
 static void s_message_on_post(const jira_result_t *result, void *arg)
@@ -169,30 +158,22 @@ static void s_message_on_post(const jira_result_t *result, void *arg)
 static void s_message_post(s_message_t *ctx)
 {
     jira_service_t *svc = ctx->svc;
-    const char *code;
-    char why[200], path[200];
-    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, ctx->message.tenant, &code, why,
-                                                   sizeof why);
-    if (!tenant) {
-        worker_reply_error(svc->worker, &ctx->request, code, why);
-        free(ctx);
-        return;
-    }
+    char path[200];
     json_t *document = adf_from_text(ctx->message.text, ctx->message.text_len);
     json_t *body = json_pack("{s:o, s:[{s:s, s:{s:s, s:s, s:s}}]}", "body", document,
                              "properties", "key", "parley", "value", "message",
                              ctx->message.message, "author_kind", ctx->message.author_kind,
                              "author", ctx->message.author);
     snprintf(path, sizeof path, "/rest/api/3/issue/%s/comment", ctx->message.issue);
-    int rc = body ? jira_client_call(svc->client, tenant, "POST", path, body, false,
-                                     jira_service_deadline(ctx->request), s_message_on_post, ctx)
+    int rc = body ? jira_service_call(svc, &ctx->request, "conversation.message",
+                                      ctx->message.tenant, "POST", path, body, false,
+                                      s_message_on_post, ctx)
                   : -1;
     json_decref(body);
-    if (rc != 0) {
-        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
-                                 .error = "too many calls waiting for this tenant's Jira"};
-        s_message_fail(ctx, &refused);
-    }
+    if (rc != 0 && ctx->request)
+        worker_reply_error(svc->worker, &ctx->request, "internal", "out of memory");
+    if (rc != 0)
+        free(ctx);
 }
 
 static void s_on_message(worker_t *worker, worker_request_t *request, void *arg)
@@ -209,10 +190,8 @@ static void s_on_message(worker_t *worker, worker_request_t *request, void *arg)
     ctx->svc = svc;
     ctx->request = request;
     proto_decode_error_t why;
-    char reason[160];
     if (proto_conversation_message_decode(&ctx->message, payload, size, &why) != 0) {
-        snprintf(reason, sizeof reason, "field '%s' %s", why.field, why.reason);
-        jira_service_bad_request(svc, &ctx->request, "conversation.message", reason);
+        jira_service_undecodable(svc, &ctx->request, "conversation.message", &why);
         free(ctx);
         return;
     }
@@ -346,22 +325,9 @@ static void s_start_search(s_start_t *ctx)
     jira_service_escape(jql, strlen(jql), escaped, sizeof escaped);
     snprintf(path, sizeof path, "/rest/api/3/search?jql=%s&maxResults=1&fields=summary",
              escaped);
-    const char *code;
-    char why[200];
-    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, ctx->start.tenant, &code, why,
-                                                   sizeof why);
-    if (!tenant) {
-        worker_reply_error(svc->worker, &ctx->request, code, why);
+    if (jira_service_call(svc, &ctx->request, "conversation.start", ctx->start.tenant, "GET",
+                          path, NULL, true, s_start_on_search, ctx) != 0)
         free(ctx);
-        return;
-    }
-    if (jira_client_call(svc->client, tenant, "GET", path, NULL, true,
-                         jira_service_deadline(ctx->request), s_start_on_search, ctx) != 0) {
-        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
-                                 .error = "too many calls waiting for this tenant's Jira"};
-        jira_service_jira_failed(svc, &ctx->request, "conversation.start", &refused);
-        free(ctx);
-    }
 }
 
 static void s_start_on_created(const jira_result_t *result, void *arg)
@@ -429,10 +395,8 @@ static void s_on_start(worker_t *worker, worker_request_t *request, void *arg)
     ctx->svc = svc;
     ctx->request = request;
     proto_decode_error_t why;
-    char reason[160];
     if (proto_conversation_start_decode(&ctx->start, payload, size, &why) != 0) {
-        snprintf(reason, sizeof reason, "field '%s' %s", why.field, why.reason);
-        jira_service_bad_request(svc, &ctx->request, "conversation.start", reason);
+        jira_service_undecodable(svc, &ctx->request, "conversation.start", &why);
         free(ctx);
         return;
     }
@@ -487,31 +451,20 @@ static void s_start_create(s_start_t *ctx)
 {
     jira_service_t *svc = ctx->svc;
     proto_conversation_start_t *s = &ctx->start;
-    const char *code;
-    char why[200];
-    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, s->tenant, &code, why,
-                                                   sizeof why);
-    if (!tenant) {
-        worker_reply_error(svc->worker, &ctx->request, code, why);
-        free(ctx);
-        return;
-    }
     json_t *body = json_pack(
         "{s:{s:{s:s}, s:{s:s}, s:s, s:{s:s}}, s:[{s:s, s:{s:s, s:s}}]}", "fields", "project",
         "key", s->project, "issuetype", "name", ctx->issue_type, "summary", ctx->summary,
         "reporter", "id", s->customer, "properties", "key", "parley", "value", "conversation",
         s->conversation, "channel", s->has_channel ? s->channel : "widget");
-    int rc = body ? jira_client_call(svc->client, tenant, "POST", "/rest/api/3/issue", body,
-                                     false, jira_service_deadline(ctx->request),
-                                     s_start_on_created, ctx)
+    int rc = body ? jira_service_call(svc, &ctx->request, "conversation.start", s->tenant,
+                                      "POST", "/rest/api/3/issue", body, false,
+                                      s_start_on_created, ctx)
                   : -1;
     json_decref(body);
-    if (rc != 0) {
-        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
-                                 .error = "too many calls waiting for this tenant's Jira"};
-        jira_service_jira_failed(svc, &ctx->request, "conversation.start", &refused);
+    if (rc != 0 && ctx->request)
+        worker_reply_error(svc->worker, &ctx->request, "internal", "out of memory");
+    if (rc != 0)
         free(ctx);
-    }
 }
 
 /* --- conversation.transcript ------------------------------------------------------------------ */
@@ -612,27 +565,14 @@ static void s_transcript_on_page(const jira_result_t *result, void *arg)
 
 static void s_transcript_page(s_transcript_t *ctx)
 {
-    jira_service_t *svc = ctx->svc;
-    const char *code;
-    char why[200], path[300];
-    const jira_tenant_t *tenant = jira_tenants_get(svc->tenants, ctx->ask.tenant, &code, why,
-                                                   sizeof why);
-    if (!tenant) {
-        worker_reply_error(svc->worker, &ctx->request, code, why);
-        json_decref(ctx->messages);
-        free(ctx);
-        return;
-    }
+    char path[300];
     snprintf(path, sizeof path,
              "/rest/api/3/issue/%s/comment?orderBy=created&startAt=%d&maxResults=100"
              "&expand=properties",
              ctx->ask.issue, ctx->start_at);
-    if (jira_client_call(svc->client, tenant, "GET", path, NULL, true,
-                         jira_service_deadline(ctx->request), s_transcript_on_page, ctx) != 0) {
-        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
-                                 .error = "too many calls waiting for this tenant's Jira"};
+    if (jira_service_call(ctx->svc, &ctx->request, "conversation.transcript", ctx->ask.tenant,
+                          "GET", path, NULL, true, s_transcript_on_page, ctx) != 0) {
         json_decref(ctx->messages);
-        jira_service_jira_failed(svc, &ctx->request, "conversation.transcript", &refused);
         free(ctx);
     }
 }
@@ -652,12 +592,13 @@ static void s_on_transcript(worker_t *worker, worker_request_t *request, void *a
     ctx->svc = svc;
     ctx->request = request;
     proto_decode_error_t why;
-    char reason[160];
-    if (proto_conversation_transcript_decode(&ctx->ask, payload, size, &why) != 0 ||
-        strchr(ctx->ask.issue, '/')) {
-        snprintf(reason, sizeof reason, "field '%s' %s", why.field, why.reason);
-        jira_service_bad_request(svc, &ctx->request, "conversation.transcript",
-                                 strchr(ctx->ask.issue, '/') ? "bad issue key" : reason);
+    bool decoded = proto_conversation_transcript_decode(&ctx->ask, payload, size, &why) == 0;
+    if (!decoded || strchr(ctx->ask.issue, '/')) {
+        if (decoded)
+            jira_service_bad_request(svc, &ctx->request, "conversation.transcript",
+                                     "bad issue key");
+        else
+            jira_service_undecodable(svc, &ctx->request, "conversation.transcript", &why);
         json_decref(ctx->messages);
         free(ctx);
         return;

@@ -52,19 +52,6 @@ static void s_fail(s_identity_t *ctx, const jira_result_t *result)
     free(ctx);
 }
 
-static const jira_tenant_t *s_tenant(s_identity_t *ctx)
-{
-    const char *code;
-    char why[200];
-    const jira_tenant_t *tenant =
-        jira_tenants_get(ctx->svc->tenants, ctx->ask.tenant, &code, why, sizeof why);
-    if (!tenant) {
-        worker_reply_error(ctx->svc->worker, &ctx->request, code, why);
-        free(ctx);
-    }
-    return tenant;
-}
-
 static void s_on_created(const jira_result_t *result, void *arg)
 {
     s_identity_t *ctx = arg;
@@ -87,21 +74,17 @@ static void s_on_created(const jira_result_t *result, void *arg)
 
 static void s_create(s_identity_t *ctx)
 {
-    const jira_tenant_t *tenant = s_tenant(ctx);
-    if (!tenant)
-        return;
     json_t *body = json_pack("{s:s, s:s}", "email", ctx->email, "displayName",
                              *ctx->display_name ? ctx->display_name : ctx->email);
-    int rc = body ? jira_client_call(ctx->svc->client, tenant, "POST",
-                                     "/rest/servicedeskapi/customer", body, false,
-                                     jira_service_deadline(ctx->request), s_on_created, ctx)
+    int rc = body ? jira_service_call(ctx->svc, &ctx->request, "jira.identity", ctx->ask.tenant,
+                                      "POST", "/rest/servicedeskapi/customer", body, false,
+                                      s_on_created, ctx)
                   : -1;
     json_decref(body);
-    if (rc != 0) {
-        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
-                                 .error = "too many calls waiting for this tenant's Jira"};
-        s_fail(ctx, &refused);
-    }
+    if (rc != 0 && ctx->request)
+        worker_reply_error(ctx->svc->worker, &ctx->request, "internal", "out of memory");
+    if (rc != 0)
+        free(ctx);
 }
 
 static void s_on_search(const jira_result_t *result, void *arg)
@@ -133,18 +116,12 @@ static void s_on_search(const jira_result_t *result, void *arg)
 
 static void s_search(s_identity_t *ctx)
 {
-    const jira_tenant_t *tenant = s_tenant(ctx);
-    if (!tenant)
-        return;
     char escaped[800], path[900];
     jira_service_escape(ctx->email, strlen(ctx->email), escaped, sizeof escaped);
     snprintf(path, sizeof path, "/rest/api/3/user/search?query=%s&maxResults=20", escaped);
-    if (jira_client_call(ctx->svc->client, tenant, "GET", path, NULL, true,
-                         jira_service_deadline(ctx->request), s_on_search, ctx) != 0) {
-        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
-                                 .error = "too many calls waiting for this tenant's Jira"};
-        s_fail(ctx, &refused);
-    }
+    if (jira_service_call(ctx->svc, &ctx->request, "jira.identity", ctx->ask.tenant, "GET", path,
+                          NULL, true, s_on_search, ctx) != 0)
+        free(ctx);
 }
 
 /* True when text looks like an e-mail address: one '@', something on both sides, printable
@@ -174,10 +151,8 @@ static void s_on_identity(worker_t *worker, worker_request_t *request, void *arg
     ctx->svc = svc;
     ctx->request = request;
     proto_decode_error_t why;
-    char reason[160];
     if (proto_jira_identity_decode(&ctx->ask, payload, size, &why) != 0) {
-        snprintf(reason, sizeof reason, "field '%s' %s", why.field, why.reason);
-        jira_service_bad_request(svc, &ctx->request, "jira.identity", reason);
+        jira_service_undecodable(svc, &ctx->request, "jira.identity", &why);
         free(ctx);
         return;
     }

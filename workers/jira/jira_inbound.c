@@ -365,12 +365,9 @@ static void s_webhook(s_inbound_t *ctx)
     char path[300];
     snprintf(path, sizeof path, "/rest/api/3/issue/%s/comment/%s?expand=properties", ctx->issue,
              ctx->comment);
-    if (jira_client_call(svc->client, tenant, "GET", path, NULL, true,
-                         jira_service_deadline(ctx->request), s_on_comment, ctx) != 0) {
-        worker_reply_error(svc->worker, &ctx->request, "jira_unavailable",
-                           "too many calls waiting for this tenant's Jira");
+    if (jira_service_call(svc, &ctx->request, "jira.inbound webhook", ctx->tenant, "GET", path,
+                          NULL, true, s_on_comment, ctx) != 0)
         free(ctx);
-    }
 }
 
 static void s_on_inbound(worker_t *worker, worker_request_t *request, void *arg)
@@ -387,10 +384,8 @@ static void s_on_inbound(worker_t *worker, worker_request_t *request, void *arg)
     ctx->svc = svc;
     ctx->request = request;
     proto_decode_error_t why;
-    char reason[160];
     if (proto_jira_inbound_decode(&ctx->in, payload, size, &why) != 0) {
-        snprintf(reason, sizeof reason, "field '%s' %s", why.field, why.reason);
-        jira_service_bad_request(svc, &ctx->request, "jira.inbound", reason);
+        jira_service_undecodable(svc, &ctx->request, "jira.inbound", &why);
         free(ctx);
         return;
     }

@@ -37,6 +37,35 @@ void jira_service_jira_failed(jira_service_t *self, worker_request_t **request,
     worker_reply_error(self->worker, request, code, message);
 }
 
+int jira_service_call(jira_service_t *self, worker_request_t **request, const char *what,
+                      const char *tenant, const char *method, const char *path, json_t *body,
+                      bool idempotent, jira_done_fn *fn, void *arg)
+{
+    const char *code;
+    char why[200];
+    const jira_tenant_t *found = jira_tenants_get(self->tenants, tenant, &code, why, sizeof why);
+    if (!found) {
+        worker_reply_error(self->worker, request, code, why);
+        return -1;
+    }
+    if (jira_client_call(self->client, found, method, path, body, idempotent,
+                         jira_service_deadline(*request), fn, arg) != 0) {
+        jira_result_t refused = {.outcome = JIRA_UNAVAILABLE,
+                                 .error = "too many calls waiting for this tenant's Jira"};
+        jira_service_jira_failed(self, request, what, &refused);
+        return -1;
+    }
+    return 0;
+}
+
+void jira_service_undecodable(jira_service_t *self, worker_request_t **request,
+                              const char *what, const proto_decode_error_t *why)
+{
+    char reason[160];
+    snprintf(reason, sizeof reason, "field '%s' %s", why->field, why->reason);
+    jira_service_bad_request(self, request, what, reason);
+}
+
 int64_t jira_service_deadline(const worker_request_t *request)
 {
     int64_t deadline = worker_request_deadline_ms(request) - S_DEADLINE_MARGIN_MS;

@@ -32,6 +32,18 @@ void jira_service_bad_request(jira_service_t *self, worker_request_t **request,
 void jira_service_jira_failed(jira_service_t *self, worker_request_t **request,
                               const char *what, const jira_result_t *result);
 
+/* Calls tenant's Jira for request (see jira_client_call; the deadline is request's). Returns
+   0 when the call is out (fn will run), or -1 when it could not be made: the request is then
+   already answered (the tenant is unknown or unusable, or too many calls wait for its Jira)
+   and *request is NULL; the caller only frees what it holds. */
+int jira_service_call(jira_service_t *self, worker_request_t **request, const char *what,
+                      const char *tenant, const char *method, const char *path, json_t *body,
+                      bool idempotent, jira_done_fn *fn, void *arg);
+
+/* Answers request with ERROR bad_request for a payload that did not decode. */
+void jira_service_undecodable(jira_service_t *self, worker_request_t **request,
+                              const char *what, const proto_decode_error_t *why);
+
 /* The deadline to give Jira calls for request: a little before the broker's, so that the
    answer still reaches the client. */
 int64_t jira_service_deadline(const worker_request_t *request);
