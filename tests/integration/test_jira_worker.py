@@ -220,10 +220,14 @@ def test_bad_requests_and_unknown_things_get_clear_errors(jira):
 def _assert_contract(sandbox):
     """Every request the worker sent validated against the official OpenAPI document: the
     sandbox checked each on arrival (400 otherwise), and each recorded JSON body is checked
-    again here against the spec's request schema."""
+    again here against the spec's request schema; every reply validated against the
+    response schema for its status."""
     records = sandbox.requests(bodies=True)
     invalid = [r for r in records["records"] if r.get("valid") is False]
     assert not invalid, invalid[:5]
+    # and every answer the sandbox gave validated against the spec's response schemas
+    bad_answers = [r for r in records["records"] if r.get("response_errors")]
+    assert not bad_answers, bad_answers[:5]
     spec = JiraSandbox.spec()
     bodies = records["bodies"]
     checked = 0
