@@ -1,5 +1,5 @@
-/*  jira_identity.c - jira.identity: a customer's verified e-mail -> their Jira (service
-    desk) account id. The mapping is kept in DynamoDB under the e-mail's hash (the address
+/*  jira_identity.c - jira.identity (and the customer half of session.authenticate): a
+    customer's verified e-mail -> their Jira (service desk) account id. The mapping is kept in DynamoDB under the e-mail's hash (the address
     itself is not stored); the first time, the customer is found in Jira by e-mail or created
     as a service-desk customer. */
 #include "../../common/plog.h"
@@ -12,7 +12,8 @@
 typedef struct {
     jira_service_t *svc;
     worker_request_t *request;
-    proto_jira_identity_t ask;
+    char tenant[PROTO_NAME_MAX + 1];
+    bool session;             /* answer session.authenticate, not jira.identity */
     char email[256];
     char display_name[256];
     char hash[65];
@@ -31,13 +32,25 @@ static void s_finish(s_identity_t *ctx, const char *account)
         free(ctx);
         return;
     }
-    if (jira_records_identity_put(svc->records, ctx->ask.tenant, ctx->hash, account) != 0)
+    if (jira_records_identity_put(svc->records, ctx->tenant, ctx->hash, account) != 0)
         (*svc->store_errors)++; /* found again through Jira next time */
-    proto_jira_identity_reply_t reply = {.created = ctx->created};
-    proto_name_set(reply.account, account);
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
-    if (proto_jira_identity_reply_encode(&reply, &encoded) == 0)
+    int rc;
+    if (ctx->session) {
+        proto_session_identity_t identity = {
+            .has_display_name = ctx->display_name[0] != '\0',
+            .display_name = ctx->display_name,
+            .display_name_len = (uint32_t)strlen(ctx->display_name)};
+        proto_name_set(identity.kind, "customer");
+        proto_name_set(identity.account, account);
+        rc = proto_session_identity_encode(&identity, &encoded);
+    } else {
+        proto_jira_identity_reply_t reply = {.created = ctx->created};
+        proto_name_set(reply.account, account);
+        rc = proto_jira_identity_reply_encode(&reply, &encoded);
+    }
+    if (rc == 0)
         worker_reply(svc->worker, &ctx->request, encoded.data, encoded.size);
     else
         worker_reply_error(svc->worker, &ctx->request, "internal", "out of memory");
@@ -76,7 +89,7 @@ static void s_create(s_identity_t *ctx)
 {
     json_t *body = json_pack("{s:s, s:s}", "email", ctx->email, "displayName",
                              *ctx->display_name ? ctx->display_name : ctx->email);
-    int rc = body ? jira_service_call(ctx->svc, &ctx->request, "jira.identity", ctx->ask.tenant,
+    int rc = body ? jira_service_call(ctx->svc, &ctx->request, "jira.identity", ctx->tenant,
                                       "POST", "/rest/servicedeskapi/customer", body, false,
                                       s_on_created, ctx)
                   : -1;
@@ -119,17 +132,16 @@ static void s_search(s_identity_t *ctx)
     char escaped[800], path[900];
     jira_service_escape(ctx->email, strlen(ctx->email), escaped, sizeof escaped);
     snprintf(path, sizeof path, "/rest/api/3/user/search?query=%s&maxResults=20", escaped);
-    if (jira_service_call(ctx->svc, &ctx->request, "jira.identity", ctx->ask.tenant, "GET", path,
+    if (jira_service_call(ctx->svc, &ctx->request, "jira.identity", ctx->tenant, "GET", path,
                           NULL, true, s_on_search, ctx) != 0)
         free(ctx);
 }
 
-/* True when text looks like an e-mail address: one '@', something on both sides, printable
-   ASCII, no spaces. */
-static bool s_email_ok(const char *text, size_t length)
+bool jira_identity_email_ok(const char *text, size_t length)
 {
     const char *at = memchr(text, '@', length);
-    if (!at || at == text || at == text + length - 1 || memchr(at + 1, '@', length - (size_t)(at - text) - 1))
+    if (!at || at == text || at == text + length - 1 ||
+        memchr(at + 1, '@', length - (size_t)(at - text) - 1) || length > 254)
         return false;
     for (size_t i = 0; i < length; i++)
         if (text[i] <= ' ' || text[i] > '~')
@@ -137,12 +149,10 @@ static bool s_email_ok(const char *text, size_t length)
     return true;
 }
 
-static void s_on_identity(worker_t *worker, worker_request_t *request, void *arg)
+void jira_identity_resolve(jira_service_t *svc, worker_request_t *request, const char *tenant,
+                           const char *email, size_t email_length, const char *display_name,
+                           size_t display_name_length, bool session)
 {
-    (void)worker;
-    jira_service_t *svc = arg;
-    size_t size;
-    const uint8_t *payload = worker_request_payload(request, &size);
     s_identity_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         worker_reply_error(svc->worker, &request, "internal", "out of memory");
@@ -150,26 +160,16 @@ static void s_on_identity(worker_t *worker, worker_request_t *request, void *arg
     }
     ctx->svc = svc;
     ctx->request = request;
-    proto_decode_error_t why;
-    if (proto_jira_identity_decode(&ctx->ask, payload, size, &why) != 0) {
-        jira_service_undecodable(svc, &ctx->request, "jira.identity", &why);
-        free(ctx);
-        return;
-    }
-    if (!s_email_ok(ctx->ask.email, ctx->ask.email_len) || strchr(ctx->ask.tenant, '|')) {
-        jira_service_bad_request(svc, &ctx->request, "jira.identity",
-                                 "email must be an e-mail address");
-        free(ctx);
-        return;
-    }
-    snprintf(ctx->email, sizeof ctx->email, "%.*s", (int)ctx->ask.email_len, ctx->ask.email);
-    if (ctx->ask.has_display_name)
-        snprintf(ctx->display_name, sizeof ctx->display_name, "%.*s",
-                 (int)ctx->ask.display_name_len, ctx->ask.display_name);
+    ctx->session = session;
+    snprintf(ctx->tenant, sizeof ctx->tenant, "%s", tenant);
+    snprintf(ctx->email, sizeof ctx->email, "%.*s", (int)email_length, email);
+    if (display_name)
+        snprintf(ctx->display_name, sizeof ctx->display_name, "%.*s", (int)display_name_length,
+                 display_name);
     jira_records_identity_hash(ctx->email, strlen(ctx->email), ctx->hash);
     char account[PROTO_NAME_MAX + 1];
     bool found = false;
-    int rc = jira_records_identity_get(svc->records, ctx->ask.tenant, ctx->hash, account,
+    int rc = jira_records_identity_get(svc->records, ctx->tenant, ctx->hash, account,
                                        sizeof account, &found);
     if (rc == 0 && found) {
         s_finish(ctx, account);
@@ -178,6 +178,28 @@ static void s_on_identity(worker_t *worker, worker_request_t *request, void *arg
     if (rc != 0)
         (*svc->store_errors)++; /* ask Jira instead */
     s_search(ctx);
+}
+
+static void s_on_identity(worker_t *worker, worker_request_t *request, void *arg)
+{
+    (void)worker;
+    jira_service_t *svc = arg;
+    size_t size;
+    const uint8_t *payload = worker_request_payload(request, &size);
+    proto_jira_identity_t ask;
+    proto_decode_error_t why;
+    if (proto_jira_identity_decode(&ask, payload, size, &why) != 0) {
+        jira_service_undecodable(svc, &request, "jira.identity", &why);
+        return;
+    }
+    if (!jira_identity_email_ok(ask.email, ask.email_len) || strchr(ask.tenant, '|')) {
+        jira_service_bad_request(svc, &request, "jira.identity",
+                                 "email must be an e-mail address");
+        return;
+    }
+    jira_identity_resolve(svc, request, ask.tenant, ask.email, ask.email_len,
+                          ask.has_display_name ? ask.display_name : NULL, ask.display_name_len,
+                          false);
 }
 
 int jira_identity_register(jira_service_t *self)

@@ -51,9 +51,20 @@ int64_t jira_service_deadline(const worker_request_t *request);
 /* Percent-encodes text (RFC 3986 unreserved kept) into out; returns 0, or -1 if too long. */
 int jira_service_escape(const char *text, size_t length, char *out, size_t size);
 
-/* Registers the handlers (jira_conversations.c, jira_identity.c). 0 or -1. */
+/* Resolves a verified e-mail to the tenant's customer account (creating the customer in Jira
+   when needed) and answers request, which it takes: with jira_identity_reply, or with
+   session_identity (kind customer, display_name) when session is set. */
+void jira_identity_resolve(jira_service_t *svc, worker_request_t *request, const char *tenant,
+                           const char *email, size_t email_length, const char *display_name,
+                           size_t display_name_length, bool session);
+
+/* True when text looks like an e-mail address (one '@', printable ASCII, <= 254 bytes). */
+bool jira_identity_email_ok(const char *text, size_t length);
+
+/* Registers the handlers (jira_conversations.c, jira_identity.c, jira_session.c). 0 or -1. */
 int jira_conversations_register(jira_service_t *self);
 int jira_identity_register(jira_service_t *self);
 int jira_inbound_register(jira_service_t *self);
+int jira_session_register(jira_service_t *self);
 
 #endif

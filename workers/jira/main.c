@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         service.store_errors = worker_counter(w, "store_errors");
         service.jira_failures = worker_counter(w, "jira_failures");
         if (jira_conversations_register(&service) != 0 || jira_identity_register(&service) != 0 ||
-            jira_inbound_register(&service) != 0)
+            jira_inbound_register(&service) != 0 || jira_session_register(&service) != 0)
             rc = 1;
         else
             rc = worker_run(w, signal_fd);
