@@ -1,5 +1,6 @@
-/*  gateway_bus.c - see gateway_bus.h. The actor's pipe carries "CALL" + pointer down and
-    "DONE" + pointer or "STOP" up. */
+/*  gateway_bus.c - see gateway_bus.h. The actor's pipe carries "CALL" + pointer, "SUB" /
+    "UNSUB" + topic and "PUB" + event pointer down, and "DONE" + call, "EVENT" + event or
+    "STOP" up. */
 #include "gateway_bus.h"
 #include "../common/plog.h"
 #include "../common/signals.h"
@@ -42,6 +43,33 @@ gateway_call_t *gateway_call_new(const char *service, const char *type, const ui
     call->size = size;
     call->timeout_ms = timeout_ms;
     return call;
+}
+
+void gateway_event_free(gateway_event_t **event_p)
+{
+    gateway_event_t *event = *event_p;
+    if (event) {
+        free(event->payload);
+        free(event);
+        *event_p = NULL;
+    }
+}
+
+static gateway_event_t *s_event_new(const char *topic, size_t topic_size, const char *type,
+                                    const uint8_t *payload, size_t size)
+{
+    gateway_event_t *event = calloc(1, sizeof *event);
+    if (!event || topic_size >= sizeof event->topic || (size && !(event->payload = malloc(size)))) {
+        free(event);
+        return NULL;
+    }
+    memcpy(event->topic, topic, topic_size);
+    event->topic[topic_size] = '\0';
+    proto_name_set(event->type, type);
+    if (size)
+        memcpy(event->payload, payload, size);
+    event->size = size;
+    return event;
 }
 
 void gateway_call_free(gateway_call_t **call_p)
@@ -93,6 +121,24 @@ static void s_on_reply(bus_client_t *client, const bus_result_t *result, void *a
     s_hand_back(self, call);
 }
 
+static void s_on_event(bus_client_t *client, const char *topic, size_t topic_size,
+                       const proto_event_t *header, const uint8_t *payload, size_t size,
+                       void *arg)
+{
+    (void)client;
+    s_thread_t *self = arg;
+    if (self->closing)
+        return;
+    gateway_event_t *event = s_event_new(topic, topic_size, header->type, payload, size);
+    if (!event)
+        return;
+    if (zsock_send(self->pipe, "sp", "EVENT", event) != 0) {
+        gateway_event_free(&event);
+        return;
+    }
+    lws_cancel_service(self->args->context);
+}
+
 static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 {
     (void)loop;
@@ -114,7 +160,18 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
         zsock_send(pipe, "sp", "BYE", NULL);
         rc = -1;
     }
-    else if (command && strcmp(command, "CALL") == 0 && call) {
+    else if (command && (strcmp(command, "SUB") == 0 || strcmp(command, "UNSUB") == 0) && call) {
+        char *topic = (char *)call; /* a string the lws side allocated */
+        if (command[0] == 'S')
+            bus_client_subscribe(self->client, topic);
+        else
+            bus_client_unsubscribe(self->client, topic);
+        free(topic);
+    } else if (command && strcmp(command, "PUB") == 0 && call) {
+        gateway_event_t *event = (gateway_event_t *)call;
+        bus_client_publish(self->client, event->topic, event->type, event->payload, event->size);
+        gateway_event_free(&event);
+    } else if (command && strcmp(command, "CALL") == 0 && call) {
         s_pending_t *pending = malloc(sizeof *pending);
         uint64_t id = 0;
         if (pending) {
@@ -154,6 +211,8 @@ static void s_actor(zsock_t *pipe, void *arg)
     self.client = bus_client_new(&self.args->config, "gateway");
     zloop_t *loop = zloop_new();
     zmq_pollitem_t signal_item = {.fd = self.args->signal_fd, .events = ZMQ_POLLIN};
+    if (self.client)
+        bus_client_on_event(self.client, s_on_event, &self);
     if (!self.client || !loop || bus_client_attach(self.client, loop) != 0 ||
         zloop_reader(loop, pipe, s_on_pipe, &self) != 0 ||
         zloop_poller(loop, &signal_item, s_on_signal, &self) != 0) {
@@ -204,8 +263,13 @@ void gateway_bus_destroy(gateway_bus_t **self_p)
             if (zsock_recv(self->actor, "sp", &command, &call) != 0)
                 break;
             bool bye = command && strcmp(command, "BYE") == 0;
+            bool event = command && strcmp(command, "EVENT") == 0;
             free(command);
-            gateway_call_free(&call);
+            if (event) {
+                gateway_event_t *dropped = (gateway_event_t *)call;
+                gateway_event_free(&dropped);
+            } else
+                gateway_call_free(&call);
             if (bye)
                 break;
         }
@@ -225,21 +289,69 @@ int gateway_bus_call(gateway_bus_t *self, gateway_call_t **call_p)
     return 0;
 }
 
-gateway_call_t *gateway_bus_next_done(gateway_bus_t *self)
+bool gateway_bus_next(gateway_bus_t *self, gateway_call_t **call, gateway_event_t **event)
 {
+    *call = NULL;
+    *event = NULL;
     while (self->actor && (zsock_events(self->actor) & ZMQ_POLLIN)) {
         char *command = NULL;
-        gateway_call_t *call = NULL;
-        if (zsock_recv(self->actor, "sp", &command, &call) != 0)
-            return NULL;
-        bool done = command && strcmp(command, "DONE") == 0;
+        void *item = NULL;
+        if (zsock_recv(self->actor, "sp", &command, &item) != 0)
+            return false;
         if (command && strcmp(command, "STOP") == 0)
             self->stop = true;
+        else if (command && strcmp(command, "DONE") == 0 && item)
+            *call = item;
+        else if (command && strcmp(command, "EVENT") == 0 && item)
+            *event = item;
         free(command);
-        if (done && call)
+        if (*call || *event)
+            return true;
+    }
+    return false;
+}
+
+gateway_call_t *gateway_bus_next_done(gateway_bus_t *self)
+{
+    gateway_call_t *call;
+    gateway_event_t *event;
+    while (gateway_bus_next(self, &call, &event)) {
+        if (call)
             return call;
+        gateway_event_free(&event);
     }
     return NULL;
+}
+
+static int s_send_topic(gateway_bus_t *self, const char *command, const char *topic)
+{
+    char *copy = strdup(topic);
+    if (!copy || zsock_send(self->actor, "sp", command, copy) != 0) {
+        free(copy);
+        return -1;
+    }
+    return 0;
+}
+
+int gateway_bus_subscribe(gateway_bus_t *self, const char *topic)
+{
+    return s_send_topic(self, "SUB", topic);
+}
+
+int gateway_bus_unsubscribe(gateway_bus_t *self, const char *topic)
+{
+    return s_send_topic(self, "UNSUB", topic);
+}
+
+int gateway_bus_publish(gateway_bus_t *self, const char *topic, const char *type,
+                        const uint8_t *payload, size_t size)
+{
+    gateway_event_t *event = s_event_new(topic, strlen(topic), type, payload, size);
+    if (!event || zsock_send(self->actor, "sp", "PUB", event) != 0) {
+        gateway_event_free(&event);
+        return -1;
+    }
+    return 0;
 }
 
 bool gateway_bus_stop_requested(const gateway_bus_t *self)

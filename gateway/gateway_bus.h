@@ -19,6 +19,7 @@
 
 typedef struct {
     uint64_t ticket;                      /* the lws side's id for it */
+    int owner;                            /* which lws-side module made it (GATEWAY_OWNER_*) */
     char service[PROTO_NAME_MAX + 1];
     char type[PROTO_NAME_MAX + 1];
     char order_key[PROTO_NAME_MAX + 1];   /* "" for none */
@@ -37,6 +38,18 @@ gateway_call_t *gateway_call_new(const char *service, const char *type, const ui
                                  size_t size, uint32_t timeout_ms);
 void gateway_call_free(gateway_call_t **call_p);
 
+enum { GATEWAY_OWNER_HTTP = 0, GATEWAY_OWNER_WS = 1 };
+
+/* An event from the broker for the lws side (owned by whoever holds it). */
+typedef struct {
+    char topic[256];
+    char type[PROTO_NAME_MAX + 1];
+    uint8_t *payload;
+    size_t size;
+} gateway_event_t;
+
+void gateway_event_free(gateway_event_t **event_p);
+
 typedef struct gateway_bus_t gateway_bus_t;
 
 /* Starts the bus thread: connects to the broker with config (copied), watches signal_fd and
@@ -51,7 +64,20 @@ void gateway_bus_destroy(gateway_bus_t **self_p);
    is then freed and *call_p set to NULL all the same). */
 int gateway_bus_call(gateway_bus_t *self, gateway_call_t **call_p);
 
-/* The next finished call (caller owns it), or NULL when there is none now. */
+/* Subscribes to / unsubscribes from events whose topic starts with topic. Returns 0 or -1. */
+int gateway_bus_subscribe(gateway_bus_t *self, const char *topic);
+int gateway_bus_unsubscribe(gateway_bus_t *self, const char *topic);
+
+/* Publishes an event (payload copied). Returns 0 or -1. */
+int gateway_bus_publish(gateway_bus_t *self, const char *topic, const char *type,
+                        const uint8_t *payload, size_t size);
+
+/* The next finished call or event, whichever came first (caller owns it; the other pointer
+   is set to NULL). Returns false when there is nothing now. */
+bool gateway_bus_next(gateway_bus_t *self, gateway_call_t **call, gateway_event_t **event);
+
+/* The next finished call (caller owns it), or NULL when there is none now; events met on
+   the way are dropped (for users that subscribe to nothing). */
 gateway_call_t *gateway_bus_next_done(gateway_bus_t *self);
 
 /* True once a SIGTERM or SIGINT arrived. */

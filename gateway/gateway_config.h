@@ -10,6 +10,8 @@ typedef struct {
     int64_t listen_port;
     int64_t http_body_max;         /* bytes of an HTTP request body */
     int64_t request_timeout_ms;    /* deadline of a request to a worker */
+    int64_t frame_max;             /* bytes of one websocket message from a client */
+    int64_t outbox_max;            /* frames waiting for a slow client before it is cut off */
     char app_key[64];              /* Atlassian Connect app key */
     char app_name[64];
     char app_base_url[256];        /* public base URL, in the Connect descriptor */

@@ -29,6 +29,7 @@ struct gateway_http_t {
     zhashx_t *waiting;     /* ticket -> struct lws * with a call out */
     uint64_t next_ticket;
     gateway_http_stats_t stats;
+    gateway_ws_t *ws;      /* websockets, borrowed */
     bool stop;
 };
 
@@ -263,6 +264,18 @@ int gateway_http_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     if (!self)
         return 0;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[64];
+        return self->ws && s_header(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri) > 0 &&
+                       strcmp(uri, "/ws") == 0
+                   ? 0
+                   : -1; /* websockets only at /ws */
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLOSED:
+        return self->ws ? gateway_ws_callback(self->ws, wsi, reason, user, in, len) : -1;
     case LWS_CALLBACK_HTTP:
         memset(session, 0, sizeof *session);
         return s_on_request(self, wsi, session, in ? (const char *)in : "/");
@@ -309,11 +322,18 @@ int gateway_http_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
         gateway_call_t *call;
+        gateway_event_t *event;
         if (!self || !self->bus)
             return 0; /* shutting down: the bus is gone */
-        while ((call = gateway_bus_next_done(self->bus))) {
-            gateway_http_deliver(self, call);
+        while (gateway_bus_next(self->bus, &call, &event)) {
+            if (call && call->owner == GATEWAY_OWNER_WS && self->ws)
+                gateway_ws_deliver(self->ws, call);
+            else if (call)
+                gateway_http_deliver(self, call);
+            if (event && self->ws)
+                gateway_ws_event(self->ws, event);
             gateway_call_free(&call);
+            gateway_event_free(&event);
         }
         if (gateway_bus_stop_requested(self->bus))
             self->stop = true;
@@ -336,5 +356,11 @@ void gateway_http_set_bus(gateway_http_t *self, gateway_bus_t *bus)
 
 size_t gateway_http_session_size(void)
 {
-    return sizeof(s_session_t);
+    size_t ws = gateway_ws_session_size();
+    return sizeof(s_session_t) > ws ? sizeof(s_session_t) : ws;
+}
+
+void gateway_http_set_ws(gateway_http_t *self, gateway_ws_t *ws)
+{
+    self->ws = ws;
 }

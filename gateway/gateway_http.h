@@ -18,6 +18,7 @@
 
 #include "gateway_bus.h"
 #include "gateway_config.h"
+#include "gateway_ws.h"
 
 #include <libwebsockets.h>
 
@@ -33,6 +34,9 @@ void gateway_http_destroy(gateway_http_t **self_p);
 
 /* Binds the bus after creation (the bus needs the lws context, which needs this object). */
 void gateway_http_set_bus(gateway_http_t *self, gateway_bus_t *bus);
+
+/* Hands websocket connections (GET /ws) to ws (borrowed). */
+void gateway_http_set_ws(gateway_http_t *self, gateway_ws_t *ws);
 
 /* Answers the HTTP transaction waiting for call (if its client is still there). */
 void gateway_http_deliver(gateway_http_t *self, gateway_call_t *call);

@@ -48,6 +48,9 @@ int main(int argc, char **argv)
     lws_set_log_level(LLL_ERR | LLL_WARN, s_lws_log);
 
     gateway_http_t *http = gateway_http_new(&config, NULL);
+    gateway_ws_t *ws = gateway_ws_new(&config);
+    if (http && ws)
+        gateway_http_set_ws(http, ws);
     struct lws_protocols protocols[] = {
         {"http", gateway_http_callback, gateway_http_session_size(), 0, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
@@ -61,7 +64,7 @@ int main(int argc, char **argv)
     info.vhost_name = "parley";
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
     info.max_http_header_data = 16384; /* JWTs in Authorization; more closes the connection */
-    struct lws_context *context = http ? lws_create_context(&info) : NULL;
+    struct lws_context *context = http && ws ? lws_create_context(&info) : NULL;
     gateway_bus_t *bus = context ? gateway_bus_new(&config.bus, context, signal_fd) : NULL;
     if (!bus) {
         plog_error("startup_failed", "reason=\"cannot listen on %s:%lld or reach the bus\"",
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
         rc = 1;
     } else {
         gateway_http_set_bus(http, bus);
+        gateway_ws_set_bus(ws, bus);
         plog_info("listening", "address=%s:%lld", config.listen_host,
                   (long long)config.listen_port);
         while (!gateway_http_stopping(http) && lws_service(context, 0) >= 0)
@@ -78,9 +82,12 @@ int main(int argc, char **argv)
     gateway_bus_destroy(&bus); /* first: its thread wakes the lws context */
     if (http)
         gateway_http_set_bus(http, NULL);
+    if (ws)
+        gateway_ws_set_bus(ws, NULL);
     if (context)
         lws_context_destroy(context);
     gateway_http_destroy(&http);
+    gateway_ws_destroy(&ws);
     zsys_shutdown();
     return rc;
 }

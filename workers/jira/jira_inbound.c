@@ -284,6 +284,7 @@ static void s_on_comment(const jira_result_t *result, void *arg)
         .created_ms = (uint64_t)created_ms,
     };
     proto_name_set(event.issue, ctx->issue);
+    event.has_comment = true;
     proto_name_set(event.comment, ctx->comment);
     proto_name_set(event.author_kind, "agent");
     proto_name_set(event.author, account && proto_name_valid(account, strlen(account))

@@ -1,0 +1,571 @@
+/*  gateway_ws.c - see gateway_ws.h. Sockets live in `sockets` (id -> socket, owning); calls
+    out on the bus are remembered in `calls` (ticket -> what to do with the answer), so an
+    answer for a socket that closed meanwhile finds nothing and is dropped. */
+#include "gateway_ws.h"
+#include "../common/plog.h"
+#include "../proto/proto.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TOPICS_MAX 64 /* conversations one socket follows */
+
+typedef enum { CALL_HELLO, CALL_START, CALL_MESSAGE } s_call_kind_t;
+
+typedef struct {
+    uint64_t socket;
+    s_call_kind_t kind;
+    char id[PROTO_NAME_MAX + 1]; /* the client's id of what it asked for */
+} s_pending_t;
+
+typedef struct {
+    uint64_t id;
+    struct lws *wsi;
+    bool authenticated, closing;
+    char kind[16];
+    char tenant[PROTO_NAME_MAX + 1], project[PROTO_NAME_MAX + 1];
+    char account[PROTO_NAME_MAX + 1], display_name[256];
+    char projects[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
+    uint32_t project_count;
+    char topics[S_TOPICS_MAX][2 * PROTO_NAME_MAX + 8];
+    int topic_count;
+    uint8_t *rx;      /* the frame being assembled */
+    size_t rx_size;
+    zlistx_t *outbox; /* frames to send: LWS_PRE bytes, then the text; size_t length first */
+} s_socket_t;
+
+/* lws's per-session data: just the socket's id. */
+typedef struct {
+    uint64_t socket;
+} s_session_t;
+
+struct gateway_ws_t {
+    const gateway_config_t *config;
+    gateway_bus_t *bus;
+    zhashx_t *sockets;     /* id -> s_socket_t, owns */
+    zhashx_t *calls;       /* ticket -> s_pending_t, owns */
+    zhashx_t *followers;   /* topic -> number of sockets following it */
+    uint64_t next_id, next_ticket;
+};
+
+static size_t s_u64_hash(const void *key)
+{
+    uint64_t x = (uint64_t)(uintptr_t)key;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    return (size_t)(x ^ (x >> 33));
+}
+
+static int s_u64_compare(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x < y ? -1 : x > y;
+}
+
+static zhashx_t *s_u64_map(void)
+{
+    zhashx_t *map = zhashx_new();
+    if (map) {
+        zhashx_set_key_hasher(map, s_u64_hash);
+        zhashx_set_key_comparator(map, s_u64_compare);
+        zhashx_set_key_duplicator(map, NULL);
+        zhashx_set_key_destructor(map, NULL);
+    }
+    return map;
+}
+
+static void s_frame_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void s_socket_free(void **item)
+{
+    s_socket_t *socket = *item;
+    if (socket) {
+        zlistx_destroy(&socket->outbox);
+        free(socket->rx);
+        free(socket);
+        *item = NULL;
+    }
+}
+
+static void s_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
+{
+    gateway_ws_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = config;
+    self->sockets = s_u64_map();
+    self->calls = s_u64_map();
+    self->followers = zhashx_new();
+    if (!self->sockets || !self->calls || !self->followers) {
+        gateway_ws_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->sockets, s_socket_free);
+    zhashx_set_destructor(self->calls, s_free);
+    zhashx_set_destructor(self->followers, s_free);
+    self->next_id = self->next_ticket = 1;
+    return self;
+}
+
+void gateway_ws_destroy(gateway_ws_t **self_p)
+{
+    gateway_ws_t *self = *self_p;
+    if (self) {
+        zhashx_destroy(&self->sockets);
+        zhashx_destroy(&self->calls);
+        zhashx_destroy(&self->followers);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+void gateway_ws_set_bus(gateway_ws_t *self, gateway_bus_t *bus)
+{
+    self->bus = bus;
+}
+
+size_t gateway_ws_session_size(void)
+{
+    return sizeof(s_session_t);
+}
+
+/* Queues frame (a JSON object, taken) for socket. */
+static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+{
+    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    json_decref(frame);
+    if (!text)
+        return;
+    size_t length = strlen(text);
+    uint8_t *buffer = malloc(sizeof(size_t) + LWS_PRE + length);
+    if (buffer) {
+        memcpy(buffer, &length, sizeof length);
+        memcpy(buffer + sizeof(size_t) + LWS_PRE, text, length);
+        zlistx_add_end(socket->outbox, buffer);
+    }
+    free(text);
+    if (zlistx_size(socket->outbox) > (size_t)self->config->outbox_max && !socket->closing) {
+        /* a slow consumer: cut it off rather than buffer without bound */
+        socket->closing = true;
+        plog_warn("slow_consumer", "socket=%llu frames=%zu", (unsigned long long)socket->id,
+                  zlistx_size(socket->outbox));
+    }
+    lws_callback_on_writable(socket->wsi);
+}
+
+static void s_error(gateway_ws_t *self, s_socket_t *socket, const char *code,
+                    const char *message, const char *id)
+{
+    json_t *frame = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message",
+                              message);
+    if (frame && id)
+        json_object_set_new(frame, "id", json_string(id));
+    s_send(self, socket, frame);
+}
+
+/* Makes socket follow topic (subscribing the gateway when it is the first). */
+static void s_follow(gateway_ws_t *self, s_socket_t *socket, const char *topic)
+{
+    for (int i = 0; i < socket->topic_count; i++)
+        if (strcmp(socket->topics[i], topic) == 0)
+            return;
+    if (socket->topic_count == S_TOPICS_MAX)
+        return;
+    snprintf(socket->topics[socket->topic_count++], sizeof socket->topics[0], "%s", topic);
+    size_t *count = zhashx_lookup(self->followers, topic);
+    if (!count) {
+        count = calloc(1, sizeof *count);
+        if (!count)
+            return;
+        zhashx_insert(self->followers, topic, count);
+        gateway_bus_subscribe(self->bus, topic);
+    }
+    (*count)++;
+}
+
+/* Drops every topic socket follows (unsubscribing the gateway from those nobody follows). */
+static void s_unfollow_all(gateway_ws_t *self, s_socket_t *socket)
+{
+    for (int i = 0; i < socket->topic_count; i++) {
+        size_t *count = zhashx_lookup(self->followers, socket->topics[i]);
+        if (count && --*count == 0) {
+            if (self->bus)
+                gateway_bus_unsubscribe(self->bus, socket->topics[i]);
+            zhashx_delete(self->followers, socket->topics[i]);
+        }
+    }
+    socket->topic_count = 0;
+}
+
+/* Sends a request on behalf of socket; the answer comes to gateway_ws_deliver. */
+static void s_call(gateway_ws_t *self, s_socket_t *socket, s_call_kind_t kind, const char *id,
+                   const char *type, const proto_buffer_t *payload, const char *order_key)
+{
+    gateway_call_t *call = gateway_call_new("jira", type, payload->data, payload->size,
+                                            (uint32_t)self->config->request_timeout_ms);
+    s_pending_t *pending = calloc(1, sizeof *pending);
+    if (!call || !pending) {
+        gateway_call_free(&call);
+        free(pending);
+        s_error(self, socket, "internal", "out of memory", id);
+        return;
+    }
+    call->owner = GATEWAY_OWNER_WS;
+    call->ticket = self->next_ticket++;
+    if (order_key)
+        proto_name_set(call->order_key, order_key);
+    *pending = (s_pending_t){.socket = socket->id, .kind = kind};
+    snprintf(pending->id, sizeof pending->id, "%s", id ? id : "");
+    zhashx_insert(self->calls, (void *)(uintptr_t)call->ticket, pending);
+    if (gateway_bus_call(self->bus, &call) != 0)
+        s_error(self, socket, "unavailable", "the bus is not reachable", id);
+}
+
+static const char *s_string(json_t *frame, const char *name, size_t max)
+{
+    const char *value = json_string_value(json_object_get(frame, name));
+    return value && *value && strlen(value) <= max ? value : NULL;
+}
+
+static void s_on_hello(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+{
+    const char *tenant = s_string(frame, "tenant", PROTO_NAME_MAX);
+    const char *project = s_string(frame, "project", PROTO_NAME_MAX);
+    const char *kind = s_string(frame, "kind", 16);
+    const char *token = s_string(frame, "token", 8192);
+    if (socket->authenticated) {
+        s_error(self, socket, "bad_frame", "already authenticated", NULL);
+        return;
+    }
+    if (!tenant || !kind || !token || !proto_name_valid(tenant, strlen(tenant)) ||
+        (project && !proto_name_valid(project, strlen(project)))) {
+        s_error(self, socket, "bad_frame", "hello needs tenant, kind and token", NULL);
+        return;
+    }
+    proto_session_authenticate_t ask = {.token = token, .token_len = (uint32_t)strlen(token),
+                                        .has_project = project != NULL};
+    proto_name_set(ask.tenant, tenant);
+    proto_name_set(ask.kind, kind);
+    if (project)
+        proto_name_set(ask.project, project);
+    snprintf(socket->tenant, sizeof socket->tenant, "%s", tenant);
+    snprintf(socket->project, sizeof socket->project, "%s", project ? project : "");
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_session_authenticate_encode(&ask, &encoded) == 0)
+        s_call(self, socket, CALL_HELLO, NULL, "session.authenticate", &encoded, NULL);
+    proto_buffer_release(&encoded);
+}
+
+static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+{
+    const char *id = s_string(frame, "id", PROTO_NAME_MAX);
+    const char *text = s_string(frame, "text", PROTO_MESSAGE_TEXT_MAX);
+    if (strcmp(socket->kind, "customer") != 0 || !socket->project[0]) {
+        s_error(self, socket, "forbidden", "only a customer starts a conversation", id);
+        return;
+    }
+    if (!id || !text || !proto_name_valid(id, strlen(id))) {
+        s_error(self, socket, "bad_frame", "conversation.start needs id and text", id);
+        return;
+    }
+    proto_conversation_start_t start = {.first_message = text,
+                                        .first_message_len = (uint32_t)strlen(text),
+                                        .has_channel = true};
+    proto_name_set(start.tenant, socket->tenant);
+    proto_name_set(start.project, socket->project);
+    proto_name_set(start.customer, socket->account);
+    proto_name_set(start.channel, "widget");
+    /* conversation ids are the client's, made unique per account */
+    snprintf(start.conversation, sizeof start.conversation, "%.30s.%.32s", socket->account, id);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_conversation_start_encode(&start, &encoded) == 0)
+        s_call(self, socket, CALL_START, id, "conversation.start", &encoded, NULL);
+    proto_buffer_release(&encoded);
+}
+
+/* True when socket may read and write in conversation issue. */
+static bool s_may_see(const s_socket_t *socket, const char *issue)
+{
+    char topic[2 * PROTO_NAME_MAX + 8];
+    snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
+    for (int i = 0; i < socket->topic_count; i++)
+        if (strcmp(socket->topics[i], topic) == 0)
+            return true;
+    return false;
+}
+
+static void s_on_message(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+{
+    const char *id = s_string(frame, "id", PROTO_NAME_MAX);
+    const char *issue = s_string(frame, "issue", PROTO_NAME_MAX);
+    const char *text = s_string(frame, "text", PROTO_MESSAGE_TEXT_MAX);
+    if (!id || !issue || !text || !proto_name_valid(id, strlen(id)) ||
+        !proto_name_valid(issue, strlen(issue))) {
+        s_error(self, socket, "bad_frame", "message needs id, issue and text", id);
+        return;
+    }
+    if (!s_may_see(socket, issue)) {
+        s_error(self, socket, "forbidden", "not a conversation of this socket", id);
+        return;
+    }
+    /* everyone following the conversation sees it at once; Jira's ack follows */
+    proto_conversation_message_event_t event = {
+        .has_message = true, .text = text, .text_len = (uint32_t)strlen(text),
+        .has_author_name = socket->display_name[0] != '\0', .author_name = socket->display_name,
+        .author_name_len = (uint32_t)strlen(socket->display_name),
+        .created_ms = (uint64_t)zclock_time()};
+    proto_name_set(event.issue, issue);
+    proto_name_set(event.message, id);
+    proto_name_set(event.author_kind, socket->kind);
+    proto_name_set(event.author, socket->account);
+    char topic[2 * PROTO_NAME_MAX + 8], order_key[PROTO_NAME_MAX + 1];
+    snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
+    snprintf(order_key, sizeof order_key, "%.30s.%.32s", socket->tenant, issue);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_conversation_message_event_encode(&event, &encoded) == 0)
+        gateway_bus_publish(self->bus, topic, "conversation.message", encoded.data, encoded.size);
+    proto_buffer_release(&encoded);
+    proto_conversation_message_t message = {.text = text, .text_len = (uint32_t)strlen(text)};
+    proto_name_set(message.tenant, socket->tenant);
+    proto_name_set(message.issue, issue);
+    proto_name_set(message.message, id);
+    proto_name_set(message.author_kind, socket->kind);
+    proto_name_set(message.author, socket->account);
+    proto_buffer_init(&encoded);
+    if (proto_conversation_message_encode(&message, &encoded) == 0)
+        s_call(self, socket, CALL_MESSAGE, id, "conversation.message", &encoded, order_key);
+    proto_buffer_release(&encoded);
+}
+
+static void s_on_join(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+{
+    const char *issue = s_string(frame, "issue", PROTO_NAME_MAX);
+    if (strcmp(socket->kind, "agent") != 0) {
+        s_error(self, socket, "forbidden", "only agents join conversations", NULL);
+        return;
+    }
+    const char *dash = issue ? strrchr(issue, '-') : NULL;
+    bool serves = false;
+    for (uint32_t i = 0; dash && i < socket->project_count; i++)
+        serves = serves || (strlen(socket->projects[i]) == (size_t)(dash - issue) &&
+                            strncmp(socket->projects[i], issue, (size_t)(dash - issue)) == 0);
+    if (!issue || !proto_name_valid(issue, strlen(issue)) || !serves) {
+        s_error(self, socket, "forbidden", "not a conversation of your projects", NULL);
+        return;
+    }
+    char topic[2 * PROTO_NAME_MAX + 8];
+    snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
+    s_follow(self, socket, topic);
+    s_send(self, socket, json_pack("{s:s, s:s}", "type", "joined", "issue", issue));
+}
+
+/* One whole frame from the client. */
+static void s_on_frame(gateway_ws_t *self, s_socket_t *socket)
+{
+    json_error_t error;
+    json_t *frame = json_loadb((const char *)socket->rx, socket->rx_size,
+                               JSON_REJECT_DUPLICATES, &error);
+    const char *type = json_string_value(json_object_get(frame, "type"));
+    if (!json_is_object(frame) || !type)
+        s_error(self, socket, "bad_frame", "a frame is a JSON object with a type", NULL);
+    else if (strcmp(type, "hello") == 0)
+        s_on_hello(self, socket, frame);
+    else if (!socket->authenticated)
+        s_error(self, socket, "unauthenticated", "say hello first", NULL);
+    else if (strcmp(type, "conversation.start") == 0)
+        s_on_start(self, socket, frame);
+    else if (strcmp(type, "message") == 0)
+        s_on_message(self, socket, frame);
+    else if (strcmp(type, "join") == 0)
+        s_on_join(self, socket, frame);
+    else
+        s_error(self, socket, "unknown_type", "unknown frame type", NULL);
+    json_decref(frame);
+}
+
+void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
+{
+    s_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)call->ticket);
+    if (!pending)
+        return;
+    s_socket_t *socket = zhashx_lookup(self->sockets, (void *)(uintptr_t)pending->socket);
+    if (socket && call->error_code[0])
+        s_error(self, socket, call->error_code, call->error_message,
+                pending->id[0] ? pending->id : NULL);
+    else if (socket && pending->kind == CALL_HELLO) {
+        proto_session_identity_t who;
+        proto_decode_error_t why;
+        if (proto_session_identity_decode(&who, call->reply, call->reply_size, &why) == 0) {
+            socket->authenticated = true;
+            snprintf(socket->kind, sizeof socket->kind, "%.15s", who.kind);
+            snprintf(socket->account, sizeof socket->account, "%s", who.account);
+            snprintf(socket->display_name, sizeof socket->display_name, "%.*s",
+                     (int)who.display_name_len, who.has_display_name ? who.display_name : "");
+            socket->project_count = who.has_projects ? who.projects_count : 0;
+            memcpy(socket->projects, who.projects, sizeof socket->projects);
+            s_send(self, socket, json_pack("{s:s, s:s, s:s}", "type", "welcome", "kind",
+                                           socket->kind, "account", socket->account));
+        }
+    } else if (socket && pending->kind == CALL_START) {
+        proto_conversation_started_t started;
+        proto_decode_error_t why;
+        if (proto_conversation_started_decode(&started, call->reply, call->reply_size, &why) ==
+            0) {
+            char topic[2 * PROTO_NAME_MAX + 8];
+            snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, started.issue);
+            s_follow(self, socket, topic);
+            s_send(self, socket,
+                   json_pack("{s:s, s:s, s:s, s:b}", "type", "conversation.started", "id",
+                             pending->id, "issue", started.issue, "created", started.created));
+        }
+    } else if (socket && pending->kind == CALL_MESSAGE) {
+        proto_conversation_persisted_t persisted;
+        proto_decode_error_t why;
+        if (proto_conversation_persisted_decode(&persisted, call->reply, call->reply_size,
+                                                &why) == 0)
+            s_send(self, socket, json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
+                                           pending->id, "issue", persisted.issue, "comment",
+                                           persisted.comment));
+    }
+    zhashx_delete(self->calls, (void *)(uintptr_t)call->ticket);
+}
+
+/* An event's frame for clients, or NULL for events clients do not get. */
+static json_t *s_event_frame(const gateway_event_t *event)
+{
+    proto_decode_error_t why;
+    if (strcmp(event->type, "conversation.message") == 0) {
+        proto_conversation_message_event_t m;
+        if (proto_conversation_message_event_decode(&m, event->payload, event->size, &why) != 0)
+            return NULL;
+        json_t *frame = json_pack("{s:s, s:s, s:s, s:s, s:s%, s:I}", "type", "message", "issue",
+                                  m.issue, "author_kind", m.author_kind, "author", m.author,
+                                  "text", m.text, (size_t)m.text_len, "created_ms",
+                                  (json_int_t)m.created_ms);
+        if (frame && m.has_message)
+            json_object_set_new(frame, "id", json_string(m.message));
+        if (frame && m.has_comment)
+            json_object_set_new(frame, "comment", json_string(m.comment));
+        if (frame && m.has_author_name)
+            json_object_set_new(frame, "author_name",
+                                json_stringn(m.author_name, m.author_name_len));
+        return frame;
+    }
+    if (strcmp(event->type, "conversation.persisted") == 0) {
+        proto_conversation_persisted_t p;
+        if (proto_conversation_persisted_decode(&p, event->payload, event->size, &why) != 0)
+            return NULL;
+        return json_pack("{s:s, s:s, s:s, s:s}", "type", "persisted", "issue", p.issue, "id",
+                         p.message, "comment", p.comment);
+    }
+    return NULL;
+}
+
+void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
+{
+    json_t *frame = s_event_frame(event);
+    if (!frame)
+        return;
+    for (s_socket_t *socket = zhashx_first(self->sockets); socket;
+         socket = zhashx_next(self->sockets))
+        for (int i = 0; i < socket->topic_count; i++)
+            if (strcmp(socket->topics[i], event->topic) == 0) {
+                s_send(self, socket, json_deep_copy(frame));
+                break;
+            }
+    json_decref(frame);
+}
+
+static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
+{
+    (void)self;
+    if (socket->closing) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         (unsigned char *)"too slow", 8);
+        return -1;
+    }
+    uint8_t *buffer = zlistx_first(socket->outbox);
+    if (!buffer)
+        return 0;
+    size_t length;
+    memcpy(&length, buffer, sizeof length);
+    int written = lws_write(wsi, buffer + sizeof(size_t) + LWS_PRE, length, LWS_WRITE_TEXT);
+    zlistx_delete(socket->outbox, zlistx_cursor(socket->outbox));
+    if (written < (int)length)
+        return -1;
+    if (zlistx_size(socket->outbox))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_reasons reason,
+                        void *user, void *in, size_t len)
+{
+    s_session_t *session = user;
+    s_socket_t *socket = session && session->socket
+                             ? zhashx_lookup(self->sockets, (void *)(uintptr_t)session->socket)
+                             : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED: {
+        socket = calloc(1, sizeof *socket);
+        if (!socket || !(socket->outbox = zlistx_new())) {
+            free(socket);
+            return -1;
+        }
+        zlistx_set_destructor(socket->outbox, s_frame_free);
+        socket->id = self->next_id++;
+        socket->wsi = wsi;
+        session->socket = socket->id;
+        zhashx_insert(self->sockets, (void *)(uintptr_t)socket->id, socket);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        if (!socket)
+            return -1;
+        if (lws_frame_is_binary(wsi)) {
+            s_error(self, socket, "bad_frame", "frames are JSON text", NULL);
+            return 0;
+        }
+        if (socket->rx_size + len > (size_t)self->config->frame_max) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                             (unsigned char *)"frame too large", 15);
+            return -1;
+        }
+        uint8_t *grown = realloc(socket->rx, socket->rx_size + len + 1);
+        if (!grown)
+            return -1;
+        socket->rx = grown;
+        memcpy(socket->rx + socket->rx_size, in, len);
+        socket->rx_size += len;
+        if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+            s_on_frame(self, socket);
+            socket->rx_size = 0;
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return socket ? s_writable(self, wsi, socket) : -1;
+    case LWS_CALLBACK_CLOSED:
+        if (socket) {
+            s_unfollow_all(self, socket);
+            zhashx_delete(self->sockets, (void *)(uintptr_t)socket->id);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,131 @@
+"""Client protocol v1 end to end (first slice): a customer's widget and an agent's panel on
+websockets to the gateway, the broker, the jira worker and the Jira sandbox (a Connect
+installation). hello/welcome with each kind's JWT, conversation.start, messages both ways
+with acks and persisted events, join, and bad frames answered with error frames while the
+socket stays usable."""
+import asyncio
+import json
+import time
+import urllib.request
+
+import jwt
+import pytest
+import websockets
+
+from conftest import free_port, wait_for
+from test_jira_worker import JiraStack, ctl
+
+PROJECT_KEY = "widget-signing-key"
+
+
+@pytest.fixture
+def chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
+    stack = JiraStack(cluster_factory, redis_server, dynamo_proxy, jira_sandbox)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"PARLEY_APP_BASE_URL": base,
+           "PARLEY_CONNECT_INSTALL_KEYS_URL": f"{jira_sandbox.url}/_sandbox/connect-install-keys"}
+    stack.start_jira(1, **env)
+    stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port, **env)
+
+    def up():
+        try:
+            return urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200
+        except OSError:
+            return False
+    wait_for(up, what="gateway")
+    install = jira_sandbox.install(f"{base}/atlassian-connect.json")
+    stack.tenant, stack.shared = install["clientKey"], install["sharedSecret"]
+    ctl(dynamo_proxy, "project", "set", "--tenant", stack.tenant, "--project", "SUP",
+        "--issue-type", "Support", "--secret-key-env", "SIGNING", "--visibility", "always",
+        SIGNING=PROJECT_KEY)
+    ctl(dynamo_proxy, "agent", "set", "--tenant", stack.tenant, "--account", "agent-1",
+        "--projects", "SUP")
+    stack.ws_url = f"ws://127.0.0.1:{port}/ws"
+    yield stack
+    stack.client.close()
+
+
+def customer_token():
+    now = int(time.time())
+    return jwt.encode({"email": "frank@example.com", "displayName": "Frank", "iat": now,
+                       "exp": now + 300}, PROJECT_KEY, algorithm="HS256")
+
+
+def agent_token(stack):
+    now = int(time.time())
+    return jwt.encode({"iss": stack.tenant, "sub": "agent-1", "iat": now, "exp": now + 300},
+                      stack.shared, algorithm="HS256")
+
+
+async def expect(ws, type_, timeout=10, **match):
+    """The next frame of type_ whose fields include match (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+        if frame.get("type") == type_ and all(frame.get(k) == v for k, v in match.items()):
+            return frame
+
+
+async def conversation(stack):
+    async with websockets.connect(stack.ws_url) as customer, \
+            websockets.connect(stack.ws_url) as agent:
+        await customer.send(json.dumps({"type": "hello", "tenant": stack.tenant,
+                                        "project": "SUP", "kind": "customer",
+                                        "token": customer_token()}))
+        welcome = await expect(customer, "welcome")
+        assert welcome["kind"] == "customer"
+        await customer.send("this is not json")
+        assert (await expect(customer, "error"))["code"] == "bad_frame"
+        await customer.send(json.dumps({"type": "conversation.start", "id": "c1",
+                                        "text": "My order is late"}))
+        issue = (await expect(customer, "conversation.started", id="c1"))["issue"]
+
+        await agent.send(json.dumps({"type": "hello", "tenant": stack.tenant, "kind": "agent",
+                                     "token": agent_token(stack)}))
+        assert (await expect(agent, "welcome"))["account"] == "agent-1"
+        await agent.send(json.dumps({"type": "join", "issue": issue}))
+        await expect(agent, "joined", issue=issue)
+        await agent.send(json.dumps({"type": "join", "issue": "OTHER-1"}))
+        assert (await expect(agent, "error"))["code"] == "forbidden"
+
+        await customer.send(json.dumps({"type": "message", "id": "m1", "issue": issue,
+                                        "text": "Can you help?"}))
+        seen = await expect(agent, "message", id="m1")
+        assert seen["text"] == "Can you help?" and seen["author_kind"] == "customer"
+        ack = await expect(customer, "ack", id="m1")
+        assert ack["comment"]
+        await expect(agent, "persisted", id="m1", comment=ack["comment"])
+
+        await agent.send(json.dumps({"type": "message", "id": "a1", "issue": issue,
+                                     "text": "Sure, looking now"}))
+        answer = await expect(customer, "message", id="a1")
+        assert answer["text"] == "Sure, looking now" and answer["author_kind"] == "agent"
+        await expect(agent, "ack", id="a1")
+        await customer.send(json.dumps({"type": "message", "id": "m2", "issue": "SUP-999",
+                                        "text": "sneaky"}))
+        assert (await expect(customer, "error", id="m2"))["code"] == "forbidden"
+        return issue
+
+
+def test_customer_and_agent_chat_through_the_gateway(chat):
+    issue = asyncio.run(conversation(chat))
+    texts = [c["text"] for c in chat.sandbox.issue(issue)["comments"]]
+    assert texts == ["Can you help?", "Sure, looking now"]
+
+
+def test_bad_token_and_huge_frame(chat):
+    async def run():
+        async with websockets.connect(chat.ws_url) as ws:
+            await ws.send(json.dumps({"type": "hello", "tenant": chat.tenant, "project": "SUP",
+                                      "kind": "customer", "token": "bad.token.here"}))
+            assert (await expect(ws, "error"))["code"] == "unauthorized"
+            await ws.send(json.dumps({"type": "message", "id": "x", "issue": "SUP-1",
+                                      "text": "hi"}))
+            assert (await expect(ws, "error"))["code"] == "unauthenticated"
+        async with websockets.connect(chat.ws_url, max_size=None) as ws:
+            await ws.send("x" * 200000)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.code == 1009
+    asyncio.run(run())
