@@ -12,6 +12,8 @@ typedef struct {
     int64_t request_timeout_ms;    /* deadline of a request to a worker */
     int64_t frame_max;             /* bytes of one websocket message from a client */
     int64_t outbox_max;            /* frames waiting for a slow client before it is cut off */
+    int64_t presence_heartbeat_ms; /* how often open sockets' last seen goes to presence */
+    char instance[64];             /* this gateway's name (presence, logs); "" = gw-<pid> */
     char app_key[64];              /* Atlassian Connect app key */
     char app_name[64];
     char app_base_url[256];        /* public base URL, in the Connect descriptor */

@@ -8,10 +8,11 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define S_TOPICS_MAX 64 /* conversations one socket follows */
 
-typedef enum { CALL_HELLO, CALL_START, CALL_MESSAGE } s_call_kind_t;
+typedef enum { CALL_HELLO, CALL_START, CALL_MESSAGE, CALL_PRESENCE, CALL_AVAILABILITY } s_call_kind_t;
 
 typedef struct {
     uint64_t socket;
@@ -43,6 +44,9 @@ typedef struct {
 struct gateway_ws_t {
     const gateway_config_t *config;
     gateway_bus_t *bus;
+    struct lws_context *context;
+    lws_sorted_usec_list_t heartbeat; /* presence heartbeats timer */
+    char instance[PROTO_NAME_MAX + 1];
     zhashx_t *sockets;     /* id -> s_socket_t, owns */
     zhashx_t *calls;       /* ticket -> s_pending_t, owns */
     zhashx_t *followers;   /* topic -> number of sockets following it */
@@ -115,6 +119,10 @@ gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
     zhashx_set_destructor(self->calls, s_free);
     zhashx_set_destructor(self->followers, s_free);
     self->next_id = self->next_ticket = 1;
+    if (config->instance[0])
+        snprintf(self->instance, sizeof self->instance, "%.40s", config->instance);
+    else
+        snprintf(self->instance, sizeof self->instance, "gw-%d", (int)getpid());
     return self;
 }
 
@@ -230,6 +238,127 @@ static void s_call(gateway_ws_t *self, s_socket_t *socket, s_call_kind_t kind, c
     zhashx_insert(self->calls, (void *)(uintptr_t)call->ticket, pending);
     if (gateway_bus_call(self->bus, &call) != 0)
         s_error(self, socket, "unavailable", "the bus is not reachable", id);
+}
+
+/* The socket's name for presence: unique across gateways. */
+static void s_socket_name(const gateway_ws_t *self, const s_socket_t *socket, char *out,
+                          size_t size)
+{
+    snprintf(out, size, "%.40s-%llu", self->instance, (unsigned long long)socket->id);
+}
+
+static void s_presence_call(gateway_ws_t *self, s_socket_t *socket, const char *type,
+                            const proto_buffer_t *payload, s_call_kind_t kind)
+{
+    gateway_call_t *call = gateway_call_new("presence", type, payload->data, payload->size,
+                                            (uint32_t)self->config->request_timeout_ms);
+    s_pending_t *pending = call ? calloc(1, sizeof *pending) : NULL;
+    if (!pending) {
+        gateway_call_free(&call);
+        return;
+    }
+    call->owner = GATEWAY_OWNER_WS;
+    call->ticket = self->next_ticket++;
+    *pending = (s_pending_t){.socket = socket ? socket->id : 0, .kind = kind};
+    zhashx_insert(self->calls, (void *)(uintptr_t)call->ticket, pending);
+    gateway_bus_call(self->bus, &call);
+}
+
+/* Tells presence the socket is open (agents: online in their projects). */
+static void s_presence_open(gateway_ws_t *self, s_socket_t *socket)
+{
+    proto_presence_open_t open = {.has_account = true,
+                                  .has_projects = socket->project_count > 0,
+                                  .projects_count = socket->project_count};
+    proto_name_set(open.tenant, socket->tenant);
+    s_socket_name(self, socket, open.socket, sizeof open.socket);
+    proto_name_set(open.gateway, self->instance);
+    proto_name_set(open.kind, socket->kind);
+    proto_name_set(open.account, socket->account);
+    memcpy(open.projects, socket->projects, sizeof open.projects);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_presence_open_encode(&open, &encoded) == 0)
+        s_presence_call(self, socket, "presence.open", &encoded, CALL_PRESENCE);
+    proto_buffer_release(&encoded);
+}
+
+static void s_presence_close(gateway_ws_t *self, s_socket_t *socket)
+{
+    if (!self->bus || !socket->authenticated)
+        return;
+    proto_presence_close_t close_request;
+    proto_name_set(close_request.tenant, socket->tenant);
+    s_socket_name(self, socket, close_request.socket, sizeof close_request.socket);
+    proto_name_set(close_request.gateway, self->instance);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_presence_close_encode(&close_request, &encoded) == 0)
+        s_presence_call(self, NULL, "presence.close", &encoded, CALL_PRESENCE);
+    proto_buffer_release(&encoded);
+}
+
+/* Asks presence whether anyone is there for the customer's project. */
+static void s_availability(gateway_ws_t *self, s_socket_t *socket)
+{
+    proto_presence_availability_request_t ask = {0};
+    proto_name_set(ask.tenant, socket->tenant);
+    proto_name_set(ask.project, socket->project);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_presence_availability_request_encode(&ask, &encoded) == 0)
+        s_presence_call(self, socket, "presence.availability", &encoded, CALL_AVAILABILITY);
+    proto_buffer_release(&encoded);
+}
+
+/* Sends one presence.heartbeat (beat is reset after). */
+static void s_heartbeat_send(gateway_ws_t *self, proto_presence_heartbeat_t *beat)
+{
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_presence_heartbeat_encode(beat, &encoded) == 0)
+        s_presence_call(self, NULL, "presence.heartbeat", &encoded, CALL_PRESENCE);
+    proto_buffer_release(&encoded);
+    beat->sockets_count = 0;
+}
+
+/* Sends every open socket's last seen to presence: per tenant, in batches. */
+static void s_on_heartbeat_timer(lws_sorted_usec_list_t *sul)
+{
+    gateway_ws_t *self = lws_container_of(sul, gateway_ws_t, heartbeat);
+    proto_presence_heartbeat_t *beat = calloc(1, sizeof *beat);
+    zhashx_t *tenants = zhashx_new();
+    for (s_socket_t *s = zhashx_first(self->sockets); tenants && s;
+         s = zhashx_next(self->sockets))
+        if (s->authenticated)
+            zhashx_update(tenants, s->tenant, (void *)1);
+    for (void *v = tenants ? zhashx_first(tenants) : NULL; beat && v; v = zhashx_next(tenants)) {
+        const char *tenant = zhashx_cursor(tenants);
+        memset(beat, 0, sizeof *beat);
+        proto_name_set(beat->tenant, tenant);
+        proto_name_set(beat->gateway, self->instance);
+        for (s_socket_t *s = zhashx_first(self->sockets); s; s = zhashx_next(self->sockets)) {
+            if (!s->authenticated || strcmp(s->tenant, tenant) != 0)
+                continue;
+            s_socket_name(self, s, beat->sockets[beat->sockets_count], sizeof beat->sockets[0]);
+            if (++beat->sockets_count == PROTO_SOCKETS_MAX)
+                s_heartbeat_send(self, beat);
+        }
+        if (beat->sockets_count)
+            s_heartbeat_send(self, beat);
+    }
+    zhashx_destroy(&tenants);
+    free(beat);
+    if (self->context)
+        lws_sul_schedule(self->context, 0, &self->heartbeat, s_on_heartbeat_timer,
+                         self->config->presence_heartbeat_ms * LWS_US_PER_MS);
+}
+
+void gateway_ws_start(gateway_ws_t *self, struct lws_context *context)
+{
+    self->context = context;
+    lws_sul_schedule(context, 0, &self->heartbeat, s_on_heartbeat_timer,
+                     self->config->presence_heartbeat_ms * LWS_US_PER_MS);
 }
 
 static const char *s_string(json_t *frame, const char *name, size_t max)
@@ -373,6 +502,35 @@ static void s_on_join(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     s_send(self, socket, json_pack("{s:s, s:s}", "type", "joined", "issue", issue));
 }
 
+/* typing and read: published on the conversation's topic for its followers. */
+static void s_on_signal(gateway_ws_t *self, s_socket_t *socket, json_t *frame, const char *type)
+{
+    const char *issue = s_string(frame, "issue", PROTO_NAME_MAX);
+    const char *comment = s_string(frame, "comment", PROTO_NAME_MAX);
+    if (!issue || !proto_name_valid(issue, strlen(issue)) ||
+        (comment && !proto_name_valid(comment, strlen(comment)))) {
+        s_error(self, socket, "bad_frame", "needs issue (and, for read, comment)", NULL);
+        return;
+    }
+    if (!s_may_see(socket, issue)) {
+        s_error(self, socket, "forbidden", "not a conversation of this socket", NULL);
+        return;
+    }
+    proto_conversation_signal_t signal = {.has_comment = comment != NULL};
+    proto_name_set(signal.issue, issue);
+    proto_name_set(signal.author_kind, socket->kind);
+    proto_name_set(signal.author, socket->account);
+    if (comment)
+        proto_name_set(signal.comment, comment);
+    char topic[2 * PROTO_NAME_MAX + 8];
+    snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_conversation_signal_encode(&signal, &encoded) == 0)
+        gateway_bus_publish(self->bus, topic, type, encoded.data, encoded.size);
+    proto_buffer_release(&encoded);
+}
+
 /* One whole frame from the client. */
 static void s_on_frame(gateway_ws_t *self, s_socket_t *socket)
 {
@@ -392,6 +550,10 @@ static void s_on_frame(gateway_ws_t *self, s_socket_t *socket)
         s_on_message(self, socket, frame);
     else if (strcmp(type, "join") == 0)
         s_on_join(self, socket, frame);
+    else if (strcmp(type, "typing") == 0)
+        s_on_signal(self, socket, frame, "conversation.typing");
+    else if (strcmp(type, "read") == 0 && json_object_get(frame, "comment"))
+        s_on_signal(self, socket, frame, "conversation.read");
     else
         s_error(self, socket, "unknown_type", "unknown frame type", NULL);
     json_decref(frame);
@@ -402,7 +564,12 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
     s_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)call->ticket);
     if (!pending)
         return;
-    s_socket_t *socket = zhashx_lookup(self->sockets, (void *)(uintptr_t)pending->socket);
+    s_socket_t *socket =
+        pending->socket ? zhashx_lookup(self->sockets, (void *)(uintptr_t)pending->socket) : NULL;
+    if (pending->kind == CALL_PRESENCE && call->error_code[0])
+        plog_debug("presence_call_failed", "code=%s", call->error_code);
+    if (pending->kind == CALL_PRESENCE)
+        socket = NULL; /* nothing to tell the client */
     if (socket && call->error_code[0])
         s_error(self, socket, call->error_code, call->error_message,
                 pending->id[0] ? pending->id : NULL);
@@ -419,6 +586,20 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             memcpy(socket->projects, who.projects, sizeof socket->projects);
             s_send(self, socket, json_pack("{s:s, s:s, s:s}", "type", "welcome", "kind",
                                            socket->kind, "account", socket->account));
+            s_presence_open(self, socket);
+            /* customers: availability of their project; agents: their projects' news */
+            char topic[2 * PROTO_NAME_MAX + 16];
+            if (strcmp(socket->kind, "customer") == 0 && socket->project[0]) {
+                snprintf(topic, sizeof topic, "project.%s.%s", socket->tenant, socket->project);
+                s_follow(self, socket, topic);
+                s_availability(self, socket);
+            }
+            for (uint32_t i = 0; strcmp(socket->kind, "agent") == 0 && i < socket->project_count;
+                 i++) {
+                snprintf(topic, sizeof topic, "project.%s.%s", socket->tenant,
+                         socket->projects[i]);
+                s_follow(self, socket, topic);
+            }
         }
     } else if (socket && pending->kind == CALL_START) {
         proto_conversation_started_t started;
@@ -431,6 +612,16 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             s_send(self, socket,
                    json_pack("{s:s, s:s, s:s, s:b}", "type", "conversation.started", "id",
                              pending->id, "issue", started.issue, "created", started.created));
+        }
+    } else if (socket && pending->kind == CALL_AVAILABILITY) {
+        proto_presence_availability_t a;
+        proto_decode_error_t why;
+        if (proto_presence_availability_decode(&a, call->reply, call->reply_size, &why) == 0) {
+            json_t *frame = json_pack("{s:s, s:b, s:i}", "type", "availability", "available",
+                                      a.available, "agents_online", (int)a.agents_online);
+            if (frame && a.has_visible)
+                json_object_set_new(frame, "visible", json_boolean(a.visible));
+            s_send(self, socket, frame);
         }
     } else if (socket && pending->kind == CALL_MESSAGE) {
         proto_conversation_persisted_t persisted;
@@ -465,6 +656,34 @@ static json_t *s_event_frame(const gateway_event_t *event)
                                 json_stringn(m.author_name, m.author_name_len));
         return frame;
     }
+    if (strcmp(event->type, "conversation.typing") == 0 ||
+        strcmp(event->type, "conversation.read") == 0) {
+        proto_conversation_signal_t g;
+        if (proto_conversation_signal_decode(&g, event->payload, event->size, &why) != 0)
+            return NULL;
+        json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type",
+                                  event->type[13] == 't' ? "typing" : "read", "issue", g.issue,
+                                  "author_kind", g.author_kind, "author", g.author);
+        if (frame && g.has_comment)
+            json_object_set_new(frame, "comment", json_string(g.comment));
+        return frame;
+    }
+    if (strcmp(event->type, "presence.availability") == 0) {
+        proto_presence_availability_t a;
+        if (proto_presence_availability_decode(&a, event->payload, event->size, &why) != 0)
+            return NULL;
+        json_t *frame = json_pack("{s:s, s:b, s:i}", "type", "availability", "available",
+                                  a.available, "agents_online", (int)a.agents_online);
+        if (frame && a.has_visible)
+            json_object_set_new(frame, "visible", json_boolean(a.visible));
+        return frame;
+    }
+    if (strcmp(event->type, "conversation.started") == 0) {
+        proto_conversation_started_t c;
+        if (proto_conversation_started_decode(&c, event->payload, event->size, &why) != 0)
+            return NULL;
+        return json_pack("{s:s, s:s}", "type", "conversation.new", "issue", c.issue);
+    }
     if (strcmp(event->type, "conversation.persisted") == 0) {
         proto_conversation_persisted_t p;
         if (proto_conversation_persisted_decode(&p, event->payload, event->size, &why) != 0)
@@ -480,9 +699,12 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
     json_t *frame = s_event_frame(event);
     if (!frame)
         return;
+    bool agents_only = strcmp(event->type, "conversation.started") == 0;
     for (s_socket_t *socket = zhashx_first(self->sockets); socket;
          socket = zhashx_next(self->sockets))
-        for (int i = 0; i < socket->topic_count; i++)
+        for (int i = 0; (!agents_only || strcmp(socket->kind, "agent") == 0) &&
+                        i < socket->topic_count;
+             i++)
             if (strcmp(socket->topics[i], event->topic) == 0) {
                 s_send(self, socket, json_deep_copy(frame));
                 break;
@@ -561,6 +783,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         return socket ? s_writable(self, wsi, socket) : -1;
     case LWS_CALLBACK_CLOSED:
         if (socket) {
+            s_presence_close(self, socket);
             s_unfollow_all(self, socket);
             zhashx_delete(self->sockets, (void *)(uintptr_t)socket->id);
         }

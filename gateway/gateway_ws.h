@@ -30,6 +30,9 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
                         void *user, void *in, size_t len);
 size_t gateway_ws_session_size(void);
 
+/* Starts the presence heartbeat timer on context (borrowed). */
+void gateway_ws_start(gateway_ws_t *self, struct lws_context *context);
+
 /* A finished call this module made, and an event from the broker. Both are taken. */
 void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call);
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event);

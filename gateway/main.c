@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     } else {
         gateway_http_set_bus(http, bus);
         gateway_ws_set_bus(ws, bus);
+        gateway_ws_start(ws, context);
         plog_info("listening", "address=%s:%lld", config.listen_host,
                   (long long)config.listen_port);
         while (!gateway_http_stopping(http) && lws_service(context, 0) >= 0)

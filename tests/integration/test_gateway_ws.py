@@ -26,6 +26,8 @@ def chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
     env = {"PARLEY_APP_BASE_URL": base,
            "PARLEY_CONNECT_INSTALL_KEYS_URL": f"{jira_sandbox.url}/_sandbox/connect-install-keys"}
     stack.start_jira(1, **env)
+    stack.cluster.spawn("presence", "parley-presence")
+    wait_for(lambda: stack.cluster.replicas("presence") == 1, what="presence ready")
     stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port, **env)
 
     def up():
@@ -70,25 +72,32 @@ async def expect(ws, type_, timeout=10, **match):
 async def conversation(stack):
     async with websockets.connect(stack.ws_url) as customer, \
             websockets.connect(stack.ws_url) as agent:
+        await agent.send(json.dumps({"type": "hello", "tenant": stack.tenant, "kind": "agent",
+                                     "token": agent_token(stack)}))
+        assert (await expect(agent, "welcome"))["account"] == "agent-1"
+
         await customer.send(json.dumps({"type": "hello", "tenant": stack.tenant,
                                         "project": "SUP", "kind": "customer",
                                         "token": customer_token()}))
         welcome = await expect(customer, "welcome")
         assert welcome["kind"] == "customer"
+        # the agent is online (no schedule: always inside it), so someone is there
+        assert (await expect(customer, "availability"))["available"] is True
         await customer.send("this is not json")
         assert (await expect(customer, "error"))["code"] == "bad_frame"
         await customer.send(json.dumps({"type": "conversation.start", "id": "c1",
                                         "text": "My order is late"}))
         issue = (await expect(customer, "conversation.started", id="c1"))["issue"]
 
-        await agent.send(json.dumps({"type": "hello", "tenant": stack.tenant, "kind": "agent",
-                                     "token": agent_token(stack)}))
-        assert (await expect(agent, "welcome"))["account"] == "agent-1"
+        # the agent hears of the new conversation on its project and joins it
+        await expect(agent, "conversation.new", issue=issue)
         await agent.send(json.dumps({"type": "join", "issue": issue}))
         await expect(agent, "joined", issue=issue)
         await agent.send(json.dumps({"type": "join", "issue": "OTHER-1"}))
         assert (await expect(agent, "error"))["code"] == "forbidden"
 
+        await customer.send(json.dumps({"type": "typing", "issue": issue}))
+        assert (await expect(agent, "typing", issue=issue))["author_kind"] == "customer"
         await customer.send(json.dumps({"type": "message", "id": "m1", "issue": issue,
                                         "text": "Can you help?"}))
         seen = await expect(agent, "message", id="m1")
@@ -96,6 +105,8 @@ async def conversation(stack):
         ack = await expect(customer, "ack", id="m1")
         assert ack["comment"]
         await expect(agent, "persisted", id="m1", comment=ack["comment"])
+        await agent.send(json.dumps({"type": "read", "issue": issue, "comment": ack["comment"]}))
+        assert (await expect(customer, "read", issue=issue))["comment"] == ack["comment"]
 
         await agent.send(json.dumps({"type": "message", "id": "a1", "issue": issue,
                                      "text": "Sure, looking now"}))
@@ -105,13 +116,17 @@ async def conversation(stack):
         await customer.send(json.dumps({"type": "message", "id": "m2", "issue": "SUP-999",
                                         "text": "sneaky"}))
         assert (await expect(customer, "error", id="m2"))["code"] == "forbidden"
-        return issue
+    # both sockets closed: presence closed them, so nobody is there any more
+    return issue
 
 
 def test_customer_and_agent_chat_through_the_gateway(chat):
     issue = asyncio.run(conversation(chat))
     texts = [c["text"] for c in chat.sandbox.issue(issue)["comments"]]
     assert texts == ["Can you help?", "Sure, looking now"]
+    open_sockets = chat.redis.command("ZCARD", "socks")
+    wait_for(lambda: chat.redis.command("ZCARD", "socks") == 0, timeout=10,
+             what=f"presence closed the sockets ({open_sockets} open)")
 
 
 def test_bad_token_and_huge_frame(chat):
