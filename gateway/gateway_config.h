@@ -13,6 +13,10 @@ typedef struct {
     int64_t frame_max;             /* bytes of one websocket message from a client */
     int64_t outbox_max;            /* frames waiting for a slow client before it is cut off */
     int64_t presence_heartbeat_ms; /* how often open sockets' last seen goes to presence */
+    int64_t max_connections;       /* websockets at once; more are refused (1013) */
+    int64_t ping_s, idle_s;        /* ping an idle socket after ping_s; close it after idle_s */
+    int64_t rate_per_s, rate_burst; /* frames a client may send: steady rate and burst */
+    int64_t drain_ms;              /* on SIGTERM, time given to sockets to close */
     char instance[64];             /* this gateway's name (presence, logs); "" = gw-<pid> */
     char app_key[64];              /* Atlassian Connect app key */
     char app_name[64];

@@ -23,7 +23,9 @@ typedef struct {
 typedef struct {
     uint64_t id;
     struct lws *wsi;
-    bool authenticated, closing;
+    bool authenticated, closing, going_away;
+    double tokens;           /* rate limit: frames the client may still send now */
+    int64_t refilled_ms;
     char kind[16];
     char tenant[PROTO_NAME_MAX + 1], project[PROTO_NAME_MAX + 1];
     char account[PROTO_NAME_MAX + 1], display_name[256];
@@ -43,6 +45,7 @@ typedef struct {
 
 struct gateway_ws_t {
     const gateway_config_t *config;
+    bool draining;
     gateway_bus_t *bus;
     struct lws_context *context;
     lws_sorted_usec_list_t heartbeat; /* presence heartbeats timer */
@@ -352,6 +355,21 @@ static void s_on_heartbeat_timer(lws_sorted_usec_list_t *sul)
     if (self->context)
         lws_sul_schedule(self->context, 0, &self->heartbeat, s_on_heartbeat_timer,
                          self->config->presence_heartbeat_ms * LWS_US_PER_MS);
+}
+
+void gateway_ws_drain(gateway_ws_t *self)
+{
+    self->draining = true;
+    for (s_socket_t *socket = zhashx_first(self->sockets); socket;
+         socket = zhashx_next(self->sockets)) {
+        socket->going_away = true;
+        lws_callback_on_writable(socket->wsi);
+    }
+}
+
+size_t gateway_ws_count(const gateway_ws_t *self)
+{
+    return zhashx_size(self->sockets);
 }
 
 void gateway_ws_start(gateway_ws_t *self, struct lws_context *context)
@@ -715,6 +733,11 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
 static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
 {
     (void)self;
+    if (socket->going_away && zlistx_size(socket->outbox) == 0) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
+                         (unsigned char *)"gateway stopping; reconnect", 27);
+        return -1;
+    }
     if (socket->closing) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
                          (unsigned char *)"too slow", 8);
@@ -723,6 +746,8 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
     uint8_t *buffer = zlistx_first(socket->outbox);
     if (!buffer)
         return 0;
+    if (socket->going_away)
+        lws_callback_on_writable(wsi); /* the close frame follows the last one */
     size_t length;
     memcpy(&length, buffer, sizeof length);
     int written = lws_write(wsi, buffer + sizeof(size_t) + LWS_PRE, length, LWS_WRITE_TEXT);
@@ -743,6 +768,11 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
                              : NULL;
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED: {
+        if (self->draining ||
+            zhashx_size(self->sockets) >= (size_t)self->config->max_connections) {
+            lws_close_reason(wsi, 1013 /* try again later */, (unsigned char *)"full", 4);
+            return -1;
+        }
         socket = calloc(1, sizeof *socket);
         if (!socket || !(socket->outbox = zlistx_new())) {
             free(socket);
@@ -751,6 +781,8 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         zlistx_set_destructor(socket->outbox, s_frame_free);
         socket->id = self->next_id++;
         socket->wsi = wsi;
+        socket->tokens = (double)self->config->rate_burst;
+        socket->refilled_ms = zclock_mono();
         session->socket = socket->id;
         zhashx_insert(self->sockets, (void *)(uintptr_t)socket->id, socket);
         return 0;
@@ -774,7 +806,18 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         memcpy(socket->rx + socket->rx_size, in, len);
         socket->rx_size += len;
         if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-            s_on_frame(self, socket);
+            int64_t now = zclock_mono();
+            socket->tokens += (double)(now - socket->refilled_ms) * self->config->rate_per_s /
+                              1000.0;
+            if (socket->tokens > self->config->rate_burst)
+                socket->tokens = (double)self->config->rate_burst;
+            socket->refilled_ms = now;
+            if (socket->tokens < 1)
+                s_error(self, socket, "rate_limited", "too many frames; slow down", NULL);
+            else {
+                socket->tokens -= 1;
+                s_on_frame(self, socket);
+            }
             socket->rx_size = 0;
         }
         return 0;

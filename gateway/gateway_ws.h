@@ -33,6 +33,13 @@ size_t gateway_ws_session_size(void);
 /* Starts the presence heartbeat timer on context (borrowed). */
 void gateway_ws_start(gateway_ws_t *self, struct lws_context *context);
 
+/* SIGTERM: refuses new sockets and closes every open one with 1001 ("reconnect elsewhere")
+   once its queued frames are out. */
+void gateway_ws_drain(gateway_ws_t *self);
+
+/* Open websockets. */
+size_t gateway_ws_count(const gateway_ws_t *self);
+
 /* A finished call this module made, and an event from the broker. Both are taken. */
 void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call);
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event);

@@ -64,6 +64,9 @@ int main(int argc, char **argv)
     info.vhost_name = "parley";
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
     info.max_http_header_data = 16384; /* JWTs in Authorization; more closes the connection */
+    lws_retry_bo_t keepalive = {.secs_since_valid_ping = (uint16_t)config.ping_s,
+                                .secs_since_valid_hangup = (uint16_t)config.idle_s};
+    info.retry_and_idle_policy = &keepalive;
     struct lws_context *context = http && ws ? lws_create_context(&info) : NULL;
     gateway_bus_t *bus = context ? gateway_bus_new(&config.bus, context, signal_fd) : NULL;
     if (!bus) {
@@ -78,7 +81,13 @@ int main(int argc, char **argv)
                   (long long)config.listen_port);
         while (!gateway_http_stopping(http) && lws_service(context, 0) >= 0)
             ;
-        plog_info("stopping", NULL);
+        /* drain: sockets are told to reconnect elsewhere, and get time to go */
+        plog_info("stopping", "sockets=%zu", gateway_ws_count(ws));
+        gateway_ws_drain(ws);
+        int64_t until = zclock_mono() + config.drain_ms;
+        while (gateway_ws_count(ws) > 0 && zclock_mono() < until &&
+               lws_service(context, 0) >= 0)
+            ;
     }
     gateway_bus_destroy(&bus); /* first: its thread wakes the lws context */
     if (http)

@@ -144,3 +144,45 @@ def test_bad_token_and_huge_frame(chat):
                 await asyncio.wait_for(ws.recv(), 5)
             assert closed.value.code == 1009
     asyncio.run(run())
+
+
+def test_limits_and_drain(cluster_factory):
+    """Connection cap (1013), per-socket rate limit (error frames, the socket stays), and
+    SIGTERM: every socket is closed with 1001 so that clients reconnect elsewhere."""
+    c = cluster_factory()
+    c.start_broker()
+    port = free_port()
+    gateway = c.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port,
+                      PARLEY_GATEWAY_MAX_CONNECTIONS=3, PARLEY_GATEWAY_RATE_PER_S=5,
+                      PARLEY_GATEWAY_RATE_BURST=10)
+    url = f"ws://127.0.0.1:{port}/ws"
+
+    def up():
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
+                                          timeout=1).status == 200
+        except OSError:
+            return False
+    wait_for(up, what="gateway")
+
+    async def run():
+        sockets = [await websockets.connect(url) for _ in range(3)]
+        extra = await websockets.connect(url)
+        with pytest.raises(websockets.ConnectionClosed) as full:
+            await asyncio.wait_for(extra.recv(), 5)
+        assert full.value.code == 1013
+        ws = sockets[0]
+        for n in range(30):
+            await ws.send(json.dumps({"type": "message", "id": f"x{n}"}))
+        codes = [json.loads(await asyncio.wait_for(ws.recv(), 5))["code"] for _ in range(30)]
+        assert codes.count("unauthenticated") >= 10 and codes.count("rate_limited") >= 10
+        await ws.send(json.dumps({"type": "nonsense"}))  # still open, still answering
+        await asyncio.sleep(0.5)
+        gateway.proc.send_signal(15)
+        for sock in sockets:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(sock.recv(), 5)
+            assert closed.value.code == 1001
+    asyncio.run(run())
+    assert gateway.proc.wait(10) == 0
