@@ -12,12 +12,20 @@
 
 #define S_TOPICS_MAX 64 /* conversations one socket follows */
 
-typedef enum { CALL_HELLO, CALL_START, CALL_MESSAGE, CALL_PRESENCE, CALL_AVAILABILITY } s_call_kind_t;
+typedef enum {
+    CALL_HELLO,
+    CALL_START,
+    CALL_MESSAGE,
+    CALL_PRESENCE,
+    CALL_AVAILABILITY,
+    CALL_TRANSCRIPT
+} s_call_kind_t;
 
 typedef struct {
     uint64_t socket;
     s_call_kind_t kind;
-    char id[PROTO_NAME_MAX + 1]; /* the client's id of what it asked for */
+    char id[PROTO_NAME_MAX + 1];    /* the client's id of what it asked for */
+    char after[PROTO_NAME_MAX + 1]; /* conversation.start: resume after this comment */
 } s_pending_t;
 
 typedef struct {
@@ -25,6 +33,12 @@ typedef struct {
     struct lws *wsi;
     bool authenticated, closing, going_away;
     double tokens;           /* rate limit: frames the client may still send now */
+    /* resume: while the transcript of `resuming` (after `resume_after`) is read from Jira,
+       live frames of that conversation wait in `held`, and go out after it, minus those the
+       transcript already carried */
+    char resuming[PROTO_NAME_MAX + 1];
+    char resume_after[PROTO_NAME_MAX + 1];
+    zlistx_t *held;          /* json_t * frames, owned */
     int64_t refilled_ms;
     char kind[16];
     char tenant[PROTO_NAME_MAX + 1], project[PROTO_NAME_MAX + 1];
@@ -88,10 +102,17 @@ static void s_frame_free(void **item)
     *item = NULL;
 }
 
+static void s_json_free(void **item)
+{
+    json_decref(*item);
+    *item = NULL;
+}
+
 static void s_socket_free(void **item)
 {
     s_socket_t *socket = *item;
     if (socket) {
+        zlistx_destroy(&socket->held);
         zlistx_destroy(&socket->outbox);
         free(socket->rx);
         free(socket);
@@ -415,6 +436,33 @@ static void s_on_hello(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     proto_buffer_release(&encoded);
 }
 
+/* Reads what the socket missed in issue after comment `after` ("0": everything) from Jira;
+   the frames go out before anything live (see s_socket_t.held). */
+static void s_resume(gateway_ws_t *self, s_socket_t *socket, const char *issue,
+                     const char *after)
+{
+    snprintf(socket->resuming, sizeof socket->resuming, "%s", issue);
+    snprintf(socket->resume_after, sizeof socket->resume_after, "%s", after);
+    proto_conversation_transcript_t ask = {.has_after_comment = true};
+    proto_name_set(ask.tenant, socket->tenant);
+    proto_name_set(ask.issue, issue);
+    proto_name_set(ask.after_comment, after);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    if (proto_conversation_transcript_encode(&ask, &encoded) == 0)
+        s_call(self, socket, CALL_TRANSCRIPT, issue, "conversation.transcript", &encoded, NULL);
+    proto_buffer_release(&encoded);
+}
+
+/* The after_comment of a frame: a comment id (digits), or NULL. */
+static const char *s_after(json_t *frame)
+{
+    const char *after = json_string_value(json_object_get(frame, "after_comment"));
+    if (!after || !*after || strlen(after) > 20 || strspn(after, "0123456789") != strlen(after))
+        return NULL;
+    return after;
+}
+
 static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
 {
     const char *id = s_string(frame, "id", PROTO_NAME_MAX);
@@ -438,9 +486,14 @@ static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     snprintf(start.conversation, sizeof start.conversation, "%.30s.%.32s", socket->account, id);
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
+    uint64_t ticket = self->next_ticket;
     if (proto_conversation_start_encode(&start, &encoded) == 0)
         s_call(self, socket, CALL_START, id, "conversation.start", &encoded, NULL);
     proto_buffer_release(&encoded);
+    s_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)ticket);
+    const char *after = s_after(frame);
+    if (pending && after)
+        snprintf(pending->after, sizeof pending->after, "%s", after);
 }
 
 /* True when socket may read and write in conversation issue. */
@@ -518,6 +571,9 @@ static void s_on_join(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
     s_follow(self, socket, topic);
     s_send(self, socket, json_pack("{s:s, s:s}", "type", "joined", "issue", issue));
+    const char *after = s_after(frame);
+    if (after && !socket->resuming[0])
+        s_resume(self, socket, issue, after);
 }
 
 /* typing and read: published on the conversation's topic for its followers. */
@@ -577,6 +633,70 @@ static void s_on_frame(gateway_ws_t *self, s_socket_t *socket)
     json_decref(frame);
 }
 
+/* The transcript arrived (or failed): its messages, then the live frames held meanwhile that
+   it did not already carry, then `resumed`. */
+static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call_t *call)
+{
+    zhashx_t *sent = zhashx_new(); /* "m:<message id>" and "c:<comment id>" carried */
+    proto_conversation_transcript_reply_t reply;
+    proto_decode_error_t why;
+    json_t *messages = NULL;
+    if (!call->error_code[0] &&
+        proto_conversation_transcript_reply_decode(&reply, call->reply, call->reply_size,
+                                                   &why) == 0)
+        messages = json_loadb((const char *)reply.messages, reply.messages_len, 0, NULL);
+    size_t i;
+    json_t *m;
+    char key[PROTO_NAME_MAX + 3];
+    json_array_foreach(messages, i, m)
+    {
+        json_t *frame = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "type", "message",
+                                  "issue", socket->resuming, "comment",
+                                  json_object_get(m, "comment"), "author_kind",
+                                  json_object_get(m, "author_kind"), "author",
+                                  json_object_get(m, "author"), "text",
+                                  json_object_get(m, "text"));
+        const char *id = json_string_value(json_object_get(m, "message"));
+        const char *comment = json_string_value(json_object_get(m, "comment"));
+        if (frame && id)
+            json_object_set_new(frame, "id", json_string(id));
+        if (sent && id) {
+            snprintf(key, sizeof key, "m:%s", id);
+            zhashx_update(sent, key, (void *)1);
+        }
+        if (sent && comment) {
+            snprintf(key, sizeof key, "c:%s", comment);
+            zhashx_update(sent, key, (void *)1);
+        }
+        s_send(self, socket, frame);
+    }
+    json_decref(messages);
+    json_t *held;
+    while ((held = zlistx_first(socket->held))) {
+        zlistx_detach_cur(socket->held);
+        const char *id = json_string_value(json_object_get(held, "id"));
+        const char *comment = json_string_value(json_object_get(held, "comment"));
+        const char *type = json_string_value(json_object_get(held, "type"));
+        bool carried = false;
+        if (sent && type && strcmp(type, "message") == 0) {
+            snprintf(key, sizeof key, "m:%s", id ? id : "");
+            carried = id && zhashx_lookup(sent, key);
+            snprintf(key, sizeof key, "c:%s", comment ? comment : "");
+            carried = carried || (comment && zhashx_lookup(sent, key));
+        }
+        if (carried)
+            json_decref(held);
+        else
+            s_send(self, socket, held);
+    }
+    json_t *done = json_pack("{s:s, s:s}", "type", "resumed", "issue", socket->resuming);
+    if (done && call->error_code[0])
+        json_object_set_new(done, "error", json_string(call->error_code));
+    s_send(self, socket, done);
+    socket->resuming[0] = '\0';
+    zhashx_destroy(&sent);
+}
+
 void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
 {
     s_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)call->ticket);
@@ -588,7 +708,9 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
         plog_debug("presence_call_failed", "code=%s", call->error_code);
     if (pending->kind == CALL_PRESENCE)
         socket = NULL; /* nothing to tell the client */
-    if (socket && call->error_code[0])
+    if (socket && call->error_code[0] && pending->kind == CALL_TRANSCRIPT)
+        s_resumed(self, socket, call); /* tells the client, then lets live frames through */
+    else if (socket && call->error_code[0])
         s_error(self, socket, call->error_code, call->error_message,
                 pending->id[0] ? pending->id : NULL);
     else if (socket && pending->kind == CALL_HELLO) {
@@ -630,6 +752,8 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             s_send(self, socket,
                    json_pack("{s:s, s:s, s:s, s:b}", "type", "conversation.started", "id",
                              pending->id, "issue", started.issue, "created", started.created));
+            if (pending->after[0] && !socket->resuming[0])
+                s_resume(self, socket, started.issue, pending->after);
         }
     } else if (socket && pending->kind == CALL_AVAILABILITY) {
         proto_presence_availability_t a;
@@ -641,6 +765,8 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
                 json_object_set_new(frame, "visible", json_boolean(a.visible));
             s_send(self, socket, frame);
         }
+    } else if (socket && pending->kind == CALL_TRANSCRIPT) {
+        s_resumed(self, socket, call);
     } else if (socket && pending->kind == CALL_MESSAGE) {
         proto_conversation_persisted_t persisted;
         proto_decode_error_t why;
@@ -724,7 +850,11 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
                         i < socket->topic_count;
              i++)
             if (strcmp(socket->topics[i], event->topic) == 0) {
-                s_send(self, socket, json_deep_copy(frame));
+                const char *issue = json_string_value(json_object_get(frame, "issue"));
+                if (socket->resuming[0] && issue && strcmp(issue, socket->resuming) == 0)
+                    zlistx_add_end(socket->held, json_deep_copy(frame));
+                else
+                    s_send(self, socket, json_deep_copy(frame));
                 break;
             }
     json_decref(frame);
@@ -774,11 +904,14 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
             return -1;
         }
         socket = calloc(1, sizeof *socket);
-        if (!socket || !(socket->outbox = zlistx_new())) {
+        if (!socket || !(socket->outbox = zlistx_new()) || !(socket->held = zlistx_new())) {
+            if (socket)
+                zlistx_destroy(&socket->outbox);
             free(socket);
             return -1;
         }
         zlistx_set_destructor(socket->outbox, s_frame_free);
+        zlistx_set_destructor(socket->held, s_json_free);
         socket->id = self->next_id++;
         socket->wsi = wsi;
         socket->tokens = (double)self->config->rate_burst;

@@ -186,3 +186,78 @@ def test_limits_and_drain(cluster_factory):
             assert closed.value.code == 1001
     asyncio.run(run())
     assert gateway.proc.wait(10) == 0
+
+
+def test_reconnect_to_another_gateway_gets_every_missed_message_once_in_order(chat):
+    """The customer leaves after two acknowledged messages; the agent writes three more (and
+    the first one again, resent); the customer reconnects to a second gateway with the last
+    comment it saw and gets exactly the three it missed, in order, then live traffic."""
+    port = free_port()
+    chat.cluster.spawn("gateway-2", "parley-gateway", PARLEY_GATEWAY_PORT=port,
+                       PARLEY_APP_BASE_URL=f"http://127.0.0.1:{port}")
+    second = f"ws://127.0.0.1:{port}/ws"
+
+    def up():
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
+                                          timeout=1).status == 200
+        except OSError:
+            return False
+    wait_for(up, what="second gateway")
+
+    async def hello_customer(url):
+        ws = await websockets.connect(url)
+        await ws.send(json.dumps({"type": "hello", "tenant": chat.tenant, "project": "SUP",
+                                  "kind": "customer", "token": customer_token()}))
+        await expect(ws, "welcome")
+        return ws
+
+    async def run():
+        agent = await websockets.connect(chat.ws_url)
+        await agent.send(json.dumps({"type": "hello", "tenant": chat.tenant, "kind": "agent",
+                                     "token": agent_token(chat)}))
+        await expect(agent, "welcome")
+        customer = await hello_customer(chat.ws_url)
+        await customer.send(json.dumps({"type": "conversation.start", "id": "r1",
+                                        "text": "Hello again"}))
+        issue = (await expect(customer, "conversation.started", id="r1"))["issue"]
+        await agent.send(json.dumps({"type": "join", "issue": issue}))
+        await expect(agent, "joined")
+        last = None
+        for n in range(2):
+            await customer.send(json.dumps({"type": "message", "id": f"c{n}", "issue": issue,
+                                            "text": f"customer {n}"}))
+            last = (await expect(customer, "ack", id=f"c{n}"))["comment"]
+        await customer.close()
+        for n in range(3):  # the customer is away
+            await agent.send(json.dumps({"type": "message", "id": f"a{n}", "issue": issue,
+                                         "text": f"agent {n}"}))
+            await expect(agent, "ack", id=f"a{n}")
+        await agent.send(json.dumps({"type": "message", "id": "a0", "issue": issue,
+                                     "text": "agent 0"}))  # resent: written once
+        assert (await expect(agent, "ack", id="a0"))["comment"]
+
+        back = await hello_customer(second)
+        await back.send(json.dumps({"type": "conversation.start", "id": "r1", "text": "x",
+                                    "after_comment": last}))
+        assert (await expect(back, "conversation.started", id="r1"))["issue"] == issue
+        frames = []
+        while True:
+            frame = json.loads(await asyncio.wait_for(back.recv(), 10))
+            if frame["type"] == "resumed":
+                break
+            if frame["type"] == "message":
+                frames.append(frame)
+        assert [f["text"] for f in frames] == ["agent 0", "agent 1", "agent 2"]
+        assert [f["id"] for f in frames] == ["a0", "a1", "a2"]
+        # and live again, through the second gateway
+        await agent.send(json.dumps({"type": "message", "id": "a3", "issue": issue,
+                                     "text": "welcome back"}))
+        assert (await expect(back, "message", id="a3"))["text"] == "welcome back"
+        await back.close()
+        await agent.close()
+        return issue
+    issue = asyncio.run(run())
+    texts = [c["text"] for c in chat.sandbox.issue(issue)["comments"]]
+    assert texts == ["customer 0", "customer 1", "agent 0", "agent 1", "agent 2",
+                     "welcome back"]
