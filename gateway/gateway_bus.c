@@ -139,6 +139,13 @@ static void s_on_event(bus_client_t *client, const char *topic, size_t topic_siz
     lws_cancel_service(self->args->context);
 }
 
+/* A snapshot of the lws side's counters, on its way to the bus thread. */
+typedef struct {
+    size_t count;
+    char names[32][PROTO_NAME_MAX + 1];
+    uint64_t values[32];
+} s_counters_t;
+
 static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 {
     (void)loop;
@@ -167,6 +174,11 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
         else
             bus_client_unsubscribe(self->client, topic);
         free(topic);
+    } else if (command && strcmp(command, "COUNTERS") == 0 && call) {
+        s_counters_t *counters = (s_counters_t *)call;
+        for (size_t i = 0; i < counters->count; i++)
+            *bus_client_counter(self->client, counters->names[i]) = counters->values[i];
+        free(counters);
     } else if (command && strcmp(command, "PUB") == 0 && call) {
         gateway_event_t *event = (gateway_event_t *)call;
         bus_client_publish(self->client, event->topic, event->type, event->payload, event->size);
@@ -341,6 +353,24 @@ int gateway_bus_subscribe(gateway_bus_t *self, const char *topic)
 int gateway_bus_unsubscribe(gateway_bus_t *self, const char *topic)
 {
     return s_send_topic(self, "UNSUB", topic);
+}
+
+int gateway_bus_counters(gateway_bus_t *self, const char *const *names, const uint64_t *values,
+                         size_t count)
+{
+    s_counters_t *counters = calloc(1, sizeof *counters);
+    if (!counters)
+        return -1;
+    for (size_t i = 0; i < count && i < 32; i++) {
+        proto_name_set(counters->names[i], names[i]);
+        counters->values[i] = values[i];
+        counters->count++;
+    }
+    if (zsock_send(self->actor, "sp", "COUNTERS", counters) != 0) {
+        free(counters);
+        return -1;
+    }
+    return 0;
 }
 
 int gateway_bus_publish(gateway_bus_t *self, const char *topic, const char *type,

@@ -68,6 +68,11 @@ int gateway_bus_call(gateway_bus_t *self, gateway_call_t **call_p);
 int gateway_bus_subscribe(gateway_bus_t *self, const char *topic);
 int gateway_bus_unsubscribe(gateway_bus_t *self, const char *topic);
 
+/* Sets the gateway's counters (names and values copied) that ride in its heartbeats to the
+   broker (its /stats "clients"). Returns 0 or -1. */
+int gateway_bus_counters(gateway_bus_t *self, const char *const *names, const uint64_t *values,
+                         size_t count);
+
 /* Publishes an event (payload copied). Returns 0 or -1. */
 int gateway_bus_publish(gateway_bus_t *self, const char *topic, const char *type,
                         const uint8_t *payload, size_t size);

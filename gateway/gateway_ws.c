@@ -63,6 +63,9 @@ struct gateway_ws_t {
     gateway_bus_t *bus;
     struct lws_context *context;
     lws_sorted_usec_list_t heartbeat; /* presence heartbeats timer */
+    lws_sorted_usec_list_t counters_timer; /* counters to the bus thread, every second */
+    uint64_t connections, refused_full, frames_in, frames_out, errors_sent, rate_limited,
+        slow_consumers, too_large;
     char instance[PROTO_NAME_MAX + 1];
     zhashx_t *sockets;     /* id -> s_socket_t, owns */
     zhashx_t *calls;       /* ticket -> s_pending_t, owns */
@@ -181,6 +184,7 @@ static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
         return;
     size_t length = strlen(text);
     uint8_t *buffer = malloc(sizeof(size_t) + LWS_PRE + length);
+    self->frames_out++;
     if (buffer) {
         memcpy(buffer, &length, sizeof length);
         memcpy(buffer + sizeof(size_t) + LWS_PRE, text, length);
@@ -190,6 +194,7 @@ static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     if (zlistx_size(socket->outbox) > (size_t)self->config->outbox_max && !socket->closing) {
         /* a slow consumer: cut it off rather than buffer without bound */
         socket->closing = true;
+        self->slow_consumers++;
         plog_warn("slow_consumer", "socket=%llu frames=%zu", (unsigned long long)socket->id,
                   zlistx_size(socket->outbox));
     }
@@ -201,6 +206,7 @@ static void s_error(gateway_ws_t *self, s_socket_t *socket, const char *code,
 {
     json_t *frame = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message",
                               message);
+    self->errors_sent++;
     if (frame && id)
         json_object_set_new(frame, "id", json_string(id));
     s_send(self, socket, frame);
@@ -393,9 +399,30 @@ size_t gateway_ws_count(const gateway_ws_t *self)
     return zhashx_size(self->sockets);
 }
 
+/* Hands the counters to the bus thread, which sends them in its heartbeats. */
+static void s_on_counters_timer(lws_sorted_usec_list_t *sul)
+{
+    gateway_ws_t *self = lws_container_of(sul, gateway_ws_t, counters_timer);
+    static const char *names[] = {"sockets_open",  "connections",   "refused_full",
+                                  "frames_in",     "frames_out",    "errors_sent",
+                                  "rate_limited",  "slow_consumers", "frames_too_large",
+                                  "calls_waiting"};
+    uint64_t values[] = {zhashx_size(self->sockets), self->connections, self->refused_full,
+                         self->frames_in, self->frames_out, self->errors_sent,
+                         self->rate_limited, self->slow_consumers, self->too_large,
+                         zhashx_size(self->calls)};
+    if (self->bus)
+        gateway_bus_counters(self->bus, names, values, sizeof values / sizeof *values);
+    if (self->context)
+        lws_sul_schedule(self->context, 0, &self->counters_timer, s_on_counters_timer,
+                         1000 * LWS_US_PER_MS);
+}
+
 void gateway_ws_start(gateway_ws_t *self, struct lws_context *context)
 {
     self->context = context;
+    lws_sul_schedule(context, 0, &self->counters_timer, s_on_counters_timer,
+                     1000 * LWS_US_PER_MS);
     lws_sul_schedule(context, 0, &self->heartbeat, s_on_heartbeat_timer,
                      self->config->presence_heartbeat_ms * LWS_US_PER_MS);
 }
@@ -901,6 +928,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         if (self->draining ||
             zhashx_size(self->sockets) >= (size_t)self->config->max_connections) {
             lws_close_reason(wsi, 1013 /* try again later */, (unsigned char *)"full", 4);
+            self->refused_full++;
             return -1;
         }
         socket = calloc(1, sizeof *socket);
@@ -914,6 +942,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         zlistx_set_destructor(socket->held, s_json_free);
         socket->id = self->next_id++;
         socket->wsi = wsi;
+        self->connections++;
         socket->tokens = (double)self->config->rate_burst;
         socket->refilled_ms = zclock_mono();
         session->socket = socket->id;
@@ -930,6 +959,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         if (socket->rx_size + len > (size_t)self->config->frame_max) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                              (unsigned char *)"frame too large", 15);
+            self->too_large++;
             return -1;
         }
         uint8_t *grown = realloc(socket->rx, socket->rx_size + len + 1);
@@ -945,9 +975,11 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
             if (socket->tokens > self->config->rate_burst)
                 socket->tokens = (double)self->config->rate_burst;
             socket->refilled_ms = now;
-            if (socket->tokens < 1)
+            self->frames_in++;
+            if (socket->tokens < 1) {
+                self->rate_limited++;
                 s_error(self, socket, "rate_limited", "too many frames; slow down", NULL);
-            else {
+            } else {
                 socket->tokens -= 1;
                 s_on_frame(self, socket);
             }

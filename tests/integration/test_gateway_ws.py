@@ -177,7 +177,18 @@ def test_limits_and_drain(cluster_factory):
         codes = [json.loads(await asyncio.wait_for(ws.recv(), 5))["code"] for _ in range(30)]
         assert codes.count("unauthenticated") >= 10 and codes.count("rate_limited") >= 10
         await ws.send(json.dumps({"type": "nonsense"}))  # still open, still answering
-        await asyncio.sleep(0.5)
+        assert (await expect(ws, "error"))["code"] in ("unknown_type", "rate_limited")
+
+        def counters():
+            for client in c.stats()["clients"]["list"]:
+                if "rate_limited" in client.get("counters", {}):
+                    return client["counters"]
+            return {}
+        # the gateway's counters ride in its heartbeats to the broker's /stats
+        wait_for(lambda: counters().get("sockets_open") == 3, what="gateway counters")
+        seen = counters()
+        assert seen["refused_full"] == 1 and seen["rate_limited"] >= 10, seen
+        assert seen["frames_in"] >= 31 and seen["errors_sent"] >= 31, seen
         gateway.proc.send_signal(15)
         for sock in sockets:
             with pytest.raises(websockets.ConnectionClosed) as closed:
