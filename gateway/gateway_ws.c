@@ -69,7 +69,7 @@ struct gateway_ws_t {
     char instance[PROTO_NAME_MAX + 1];
     zhashx_t *sockets;     /* id -> s_socket_t, owns */
     zhashx_t *calls;       /* ticket -> s_pending_t, owns */
-    zhashx_t *followers;   /* topic -> number of sockets following it */
+    zhashx_t *followers;   /* topic -> zlistx_t of the s_socket_t * following it (borrowed) */
     uint64_t next_id, next_ticket;
 };
 
@@ -129,6 +129,11 @@ static void s_free(void **item)
     *item = NULL;
 }
 
+static void s_list_free(void **item)
+{
+    zlistx_destroy((zlistx_t **)item);
+}
+
 gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
 {
     gateway_ws_t *self = calloc(1, sizeof *self);
@@ -144,7 +149,7 @@ gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
     }
     zhashx_set_destructor(self->sockets, s_socket_free);
     zhashx_set_destructor(self->calls, s_free);
-    zhashx_set_destructor(self->followers, s_free);
+    zhashx_set_destructor(self->followers, s_list_free);
     self->next_id = self->next_ticket = 1;
     if (config->instance[0])
         snprintf(self->instance, sizeof self->instance, "%.40s", config->instance);
@@ -220,24 +225,26 @@ static void s_follow(gateway_ws_t *self, s_socket_t *socket, const char *topic)
             return;
     if (socket->topic_count == S_TOPICS_MAX)
         return;
-    snprintf(socket->topics[socket->topic_count++], sizeof socket->topics[0], "%s", topic);
-    size_t *count = zhashx_lookup(self->followers, topic);
-    if (!count) {
-        count = calloc(1, sizeof *count);
-        if (!count)
+    zlistx_t *list = zhashx_lookup(self->followers, topic);
+    if (!list) {
+        list = zlistx_new();
+        if (!list)
             return;
-        zhashx_insert(self->followers, topic, count);
+        zhashx_insert(self->followers, topic, list);
         gateway_bus_subscribe(self->bus, topic);
     }
-    (*count)++;
+    snprintf(socket->topics[socket->topic_count++], sizeof socket->topics[0], "%s", topic);
+    zlistx_add_end(list, socket);
 }
 
 /* Drops every topic socket follows (unsubscribing the gateway from those nobody follows). */
 static void s_unfollow_all(gateway_ws_t *self, s_socket_t *socket)
 {
     for (int i = 0; i < socket->topic_count; i++) {
-        size_t *count = zhashx_lookup(self->followers, socket->topics[i]);
-        if (count && --*count == 0) {
+        zlistx_t *list = zhashx_lookup(self->followers, socket->topics[i]);
+        if (list && zlistx_find(list, socket))
+            zlistx_delete(list, zlistx_cursor(list));
+        if (list && zlistx_size(list) == 0) {
             if (self->bus)
                 gateway_bus_unsubscribe(self->bus, socket->topics[i]);
             zhashx_delete(self->followers, socket->topics[i]);
@@ -867,23 +874,20 @@ static json_t *s_event_frame(const gateway_event_t *event)
 
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
 {
-    json_t *frame = s_event_frame(event);
+    zlistx_t *list = zhashx_lookup(self->followers, event->topic);
+    json_t *frame = list ? s_event_frame(event) : NULL;
     if (!frame)
         return;
     bool agents_only = strcmp(event->type, "conversation.started") == 0;
-    for (s_socket_t *socket = zhashx_first(self->sockets); socket;
-         socket = zhashx_next(self->sockets))
-        for (int i = 0; (!agents_only || strcmp(socket->kind, "agent") == 0) &&
-                        i < socket->topic_count;
-             i++)
-            if (strcmp(socket->topics[i], event->topic) == 0) {
-                const char *issue = json_string_value(json_object_get(frame, "issue"));
-                if (socket->resuming[0] && issue && strcmp(issue, socket->resuming) == 0)
-                    zlistx_add_end(socket->held, json_deep_copy(frame));
-                else
-                    s_send(self, socket, json_deep_copy(frame));
-                break;
-            }
+    const char *issue = json_string_value(json_object_get(frame, "issue"));
+    for (s_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
+        if (agents_only && strcmp(socket->kind, "agent") != 0)
+            continue;
+        if (socket->resuming[0] && issue && strcmp(issue, socket->resuming) == 0)
+            zlistx_add_end(socket->held, json_deep_copy(frame));
+        else
+            s_send(self, socket, json_deep_copy(frame));
+    }
     json_decref(frame);
 }
 

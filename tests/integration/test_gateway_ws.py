@@ -272,3 +272,46 @@ def test_reconnect_to_another_gateway_gets_every_missed_message_once_in_order(ch
     texts = [c["text"] for c in chat.sandbox.issue(issue)["comments"]]
     assert texts == ["customer 0", "customer 1", "agent 0", "agent 1", "agent 2",
                      "welcome back"]
+
+
+def test_2000_concurrent_sockets_on_one_gateway(chat):
+    """2,000 authenticated customer sockets held open on one gateway while a customer and an
+    agent chat through it: every socket is welcomed, the chat's messages arrive, and after
+    the sockets close presence has none open."""
+    count = 2000
+
+    async def run():
+        token = customer_token()
+        sockets = []
+
+        async def open_one():
+            ws = await websockets.connect(chat.ws_url, open_timeout=60, ping_interval=None)
+            await ws.send(json.dumps({"type": "hello", "tenant": chat.tenant, "project": "SUP",
+                                      "kind": "customer", "token": token}))
+            sockets.append(ws)
+            return ws
+
+        batch = 200
+        for start in range(0, count, batch):
+            await asyncio.gather(*(open_one() for _ in range(batch)))
+        welcomed = await asyncio.gather(*(expect(ws, "welcome", timeout=120)
+                                          for ws in sockets))
+        assert len(welcomed) == count
+        # a conversation among the crowd still flows
+        customer, agent = sockets[0], await websockets.connect(chat.ws_url)
+        await agent.send(json.dumps({"type": "hello", "tenant": chat.tenant, "kind": "agent",
+                                     "token": agent_token(chat)}))
+        await expect(agent, "welcome")
+        await customer.send(json.dumps({"type": "conversation.start", "id": "crowd",
+                                        "text": "hello from the crowd"}))
+        issue = (await expect(customer, "conversation.started", id="crowd", timeout=30))["issue"]
+        await agent.send(json.dumps({"type": "join", "issue": issue}))
+        await expect(agent, "joined")
+        await customer.send(json.dumps({"type": "message", "id": "q1", "issue": issue,
+                                        "text": "still there?"}))
+        assert (await expect(agent, "message", id="q1", timeout=30))["text"] == "still there?"
+        await expect(customer, "ack", id="q1", timeout=30)
+        await asyncio.gather(*(ws.close() for ws in sockets + [agent]))
+    asyncio.run(run())
+    wait_for(lambda: chat.redis.command("ZCARD", "socks") == 0, timeout=60,
+             what="presence closed all 2,000 sockets")
