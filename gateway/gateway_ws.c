@@ -33,6 +33,7 @@ typedef struct {
     struct lws *wsi;
     bool authenticated, closing, going_away;
     double tokens;           /* rate limit: frames the client may still send now */
+    int64_t typed_ms;        /* last typing event published (at most one a second) */
     /* resume: while the transcript of `resuming` (after `resume_after`) is read from Jira,
        live frames of that conversation wait in `held`, and go out after it, minus those the
        transcript already carried */
@@ -624,6 +625,13 @@ static void s_on_signal(gateway_ws_t *self, s_socket_t *socket, json_t *frame, c
         s_error(self, socket, "forbidden", "not a conversation of this socket", NULL);
         return;
     }
+    if (strcmp(type, "conversation.typing") == 0) {
+        /* an indicator: one a second is all followers need, however fast a client types */
+        int64_t now = zclock_mono();
+        if (now - socket->typed_ms < 1000)
+            return;
+        socket->typed_ms = now;
+    }
     proto_conversation_signal_t signal = {.has_comment = comment != NULL};
     proto_name_set(signal.issue, issue);
     proto_name_set(signal.author_kind, socket->kind);
@@ -879,9 +887,15 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
     if (!frame)
         return;
     bool agents_only = strcmp(event->type, "conversation.started") == 0;
+    /* a typing indicator is for the others, not echoed to its author's own sockets */
+    const char *typist = strcmp(event->type, "conversation.typing") == 0
+                             ? json_string_value(json_object_get(frame, "author"))
+                             : NULL;
     const char *issue = json_string_value(json_object_get(frame, "issue"));
     for (s_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
         if (agents_only && strcmp(socket->kind, "agent") != 0)
+            continue;
+        if (typist && strcmp(socket->account, typist) == 0)
             continue;
         if (socket->resuming[0] && issue && strcmp(issue, socket->resuming) == 0)
             zlistx_add_end(socket->held, json_deep_copy(frame));
