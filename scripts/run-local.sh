@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: the local stack on loopback - redis-server, dynalite (DynamoDB, data kept in
+# `make run`: the local stack on loopback - redis-server, dynalite (DynamoDB, emptied at each start, in
 # .run/dynalite), the Jira sandbox, the broker, the gateway and one replica of every worker
 # that exists - with logs to the terminal. Prints the URLs. Ctrl-C (or SIGTERM) stops everything it started, gracefully (each
 # process drains on SIGTERM). A secrets key for the local store is made once in .run/.
@@ -20,6 +20,9 @@ export PARLEY_CONNECT_INSTALL_KEYS_URL=${PARLEY_CONNECT_INSTALL_KEYS_URL:-$PARLE
 export PARLEY_JIRA_ALLOW_HTTP=${PARLEY_JIRA_ALLOW_HTTP:-1}
 export PARLEY_REDIS_URL=${PARLEY_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
 export PARLEY_DYNAMO_ENDPOINT=${PARLEY_DYNAMO_ENDPOINT:-http://127.0.0.1:$DYNAMO_PORT}
+# The Jira sandbox keeps its issues and customers in memory, so the local DynamoDB starts
+# empty too: otherwise it would map customers to accounts the fresh sandbox never had.
+rm -rf .run/dynalite
 mkdir -p .run/dynalite
 [ -s .run/secrets.key ] || openssl rand -base64 32 > .run/secrets.key
 export PARLEY_SECRETS_KEY=${PARLEY_SECRETS_KEY:-$(cat .run/secrets.key)}
@@ -76,7 +79,7 @@ cat <<MSG
     gateway:  $PARLEY_APP_BASE_URL  (Connect descriptor: $PARLEY_APP_BASE_URL/atlassian-connect.json)
     jira:     $PARLEY_DEMO_JIRA_URL/_sandbox/  (the Jira sandbox: issues and comments)
     redis:    $PARLEY_REDIS_URL
-    dynamodb: $PARLEY_DYNAMO_ENDPOINT (dynalite; data in .run/dynalite)
+    dynamodb: $PARLEY_DYNAMO_ENDPOINT (dynalite in .run/dynalite; empty at each start)
     admin:    $BIN/parleyctl --help   (PARLEY_SECRETS_KEY is in .run/secrets.key)
     demo:     tenant demo, project SUP, agent demo-agent (scripts/seed-demo.sh)
     try:      $BIN/parley-probe --requests 1000 --concurrency 50
