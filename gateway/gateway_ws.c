@@ -6,6 +6,7 @@
 #include "../proto/proto.h"
 
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -181,14 +182,9 @@ size_t gateway_ws_session_size(void)
     return sizeof(s_session_t);
 }
 
-/* Queues frame (a JSON object, taken) for socket. */
-static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+/* Queues length bytes of text (copied) for socket as one text frame. */
+static void s_send_text(gateway_ws_t *self, s_socket_t *socket, const char *text, size_t length)
 {
-    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-    json_decref(frame);
-    if (!text)
-        return;
-    size_t length = strlen(text);
     uint8_t *buffer = malloc(sizeof(size_t) + LWS_PRE + length);
     self->frames_out++;
     if (buffer) {
@@ -196,7 +192,6 @@ static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
         memcpy(buffer + sizeof(size_t) + LWS_PRE, text, length);
         zlistx_add_end(socket->outbox, buffer);
     }
-    free(text);
     if (zlistx_size(socket->outbox) > (size_t)self->config->outbox_max && !socket->closing) {
         /* a slow consumer: cut it off rather than buffer without bound */
         socket->closing = true;
@@ -205,6 +200,16 @@ static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
                   zlistx_size(socket->outbox));
     }
     lws_callback_on_writable(socket->wsi);
+}
+
+/* Queues frame (a JSON object, taken) for socket. */
+static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+{
+    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    json_decref(frame);
+    if (text)
+        s_send_text(self, socket, text, strlen(text));
+    free(text);
 }
 
 static void s_error(gateway_ws_t *self, s_socket_t *socket, const char *code,
@@ -254,9 +259,12 @@ static void s_unfollow_all(gateway_ws_t *self, s_socket_t *socket)
     socket->topic_count = 0;
 }
 
-/* Sends a request on behalf of socket; the answer comes to gateway_ws_deliver. */
-static void s_call(gateway_ws_t *self, s_socket_t *socket, s_call_kind_t kind, const char *id,
-                   const char *type, const proto_buffer_t *payload, const char *order_key)
+/* Sends a request on behalf of socket; the answer comes to gateway_ws_deliver. Returns what
+   is remembered of it (owned by self->calls until the answer), or NULL after telling the
+   client why it could not be sent. */
+static s_pending_t *s_call(gateway_ws_t *self, s_socket_t *socket, s_call_kind_t kind,
+                           const char *id, const char *type, const proto_buffer_t *payload,
+                           const char *order_key)
 {
     gateway_call_t *call = gateway_call_new("jira", type, payload->data, payload->size,
                                             (uint32_t)self->config->request_timeout_ms);
@@ -265,7 +273,7 @@ static void s_call(gateway_ws_t *self, s_socket_t *socket, s_call_kind_t kind, c
         gateway_call_free(&call);
         free(pending);
         s_error(self, socket, "internal", "out of memory", id);
-        return;
+        return NULL;
     }
     call->owner = GATEWAY_OWNER_WS;
     call->ticket = self->next_ticket++;
@@ -273,9 +281,14 @@ static void s_call(gateway_ws_t *self, s_socket_t *socket, s_call_kind_t kind, c
         proto_name_set(call->order_key, order_key);
     *pending = (s_pending_t){.socket = socket->id, .kind = kind};
     snprintf(pending->id, sizeof pending->id, "%s", id ? id : "");
-    zhashx_insert(self->calls, (void *)(uintptr_t)call->ticket, pending);
-    if (gateway_bus_call(self->bus, &call) != 0)
+    uint64_t ticket = call->ticket;
+    zhashx_insert(self->calls, (void *)(uintptr_t)ticket, pending);
+    if (gateway_bus_call(self->bus, &call) != 0) {
+        zhashx_delete(self->calls, (void *)(uintptr_t)ticket);
         s_error(self, socket, "unavailable", "the bus is not reachable", id);
+        return NULL;
+    }
+    return pending;
 }
 
 /* The socket's name for presence: unique across gateways. */
@@ -435,6 +448,18 @@ void gateway_ws_start(gateway_ws_t *self, struct lws_context *context)
                      self->config->presence_heartbeat_ms * LWS_US_PER_MS);
 }
 
+/* True when frame's text is a string longer than a message may be (answered with its own
+   error: "missing" would mislead). */
+static bool s_text_too_long(gateway_ws_t *self, s_socket_t *socket, json_t *frame,
+                            const char *id)
+{
+    const char *text = json_string_value(json_object_get(frame, "text"));
+    if (!text || strlen(text) <= PROTO_MESSAGE_TEXT_MAX)
+        return false;
+    s_error(self, socket, "too_long", "text is longer than 32767 bytes (Jira's limit)", id);
+    return true;
+}
+
 static const char *s_string(json_t *frame, const char *name, size_t max)
 {
     const char *value = json_string_value(json_object_get(frame, name));
@@ -502,6 +527,8 @@ static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
 {
     const char *id = s_string(frame, "id", PROTO_NAME_MAX);
     const char *text = s_string(frame, "text", PROTO_MESSAGE_TEXT_MAX);
+    if (s_text_too_long(self, socket, frame, id))
+        return;
     if (strcmp(socket->kind, "customer") != 0 || !socket->project[0]) {
         s_error(self, socket, "forbidden", "only a customer starts a conversation", id);
         return;
@@ -517,15 +544,22 @@ static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     proto_name_set(start.project, socket->project);
     proto_name_set(start.customer, socket->account);
     proto_name_set(start.channel, "widget");
-    /* conversation ids are the client's, made unique per account */
-    snprintf(start.conversation, sizeof start.conversation, "%.30s.%.32s", socket->account, id);
+    /* conversation ids are the client's, made unique per account: a digest of both (the two
+       names together may be longer than a name) */
+    char both[2 * PROTO_NAME_MAX + 2];
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    snprintf(both, sizeof both, "%s|%s", socket->account, id);
+    SHA256((const unsigned char *)both, strlen(both), digest);
+    start.conversation[0] = 'c';
+    for (int i = 0; i < 20; i++)
+        snprintf(start.conversation + 1 + 2 * i, 3, "%02x", digest[i]);
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
-    uint64_t ticket = self->next_ticket;
-    if (proto_conversation_start_encode(&start, &encoded) == 0)
-        s_call(self, socket, CALL_START, id, "conversation.start", &encoded, NULL);
+    s_pending_t *pending =
+        proto_conversation_start_encode(&start, &encoded) == 0
+            ? s_call(self, socket, CALL_START, id, "conversation.start", &encoded, NULL)
+            : NULL;
     proto_buffer_release(&encoded);
-    s_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)ticket);
     const char *after = s_after(frame);
     if (pending && after)
         snprintf(pending->after, sizeof pending->after, "%s", after);
@@ -547,6 +581,8 @@ static void s_on_message(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     const char *id = s_string(frame, "id", PROTO_NAME_MAX);
     const char *issue = s_string(frame, "issue", PROTO_NAME_MAX);
     const char *text = s_string(frame, "text", PROTO_MESSAGE_TEXT_MAX);
+    if (s_text_too_long(self, socket, frame, id))
+        return;
     if (!id || !issue || !text || !proto_name_valid(id, strlen(id)) ||
         !proto_name_valid(issue, strlen(issue))) {
         s_error(self, socket, "bad_frame", "message needs id, issue and text", id);
@@ -892,6 +928,8 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
                              ? json_string_value(json_object_get(frame, "author"))
                              : NULL;
     const char *issue = json_string_value(json_object_get(frame, "issue"));
+    char *text = json_dumps(frame, JSON_COMPACT); /* once, for every follower */
+    size_t length = text ? strlen(text) : 0;
     for (s_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
         if (agents_only && strcmp(socket->kind, "agent") != 0)
             continue;
@@ -899,9 +937,10 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
             continue;
         if (socket->resuming[0] && issue && strcmp(issue, socket->resuming) == 0)
             zlistx_add_end(socket->held, json_deep_copy(frame));
-        else
-            s_send(self, socket, json_deep_copy(frame));
+        else if (text)
+            s_send_text(self, socket, text, length);
     }
+    free(text);
     json_decref(frame);
 }
 

@@ -121,7 +121,10 @@ def test_sockets_and_agents_reach_dynamodb_as_redis_holds_them(stack):
                       if r["sk"]["S"] == "SOCKET#g1#a1"][0]["state"]["S"] == "closed",
              timeout=10, what="closed state written")
     assert closed
-    assert stack.redis.command("SCARD", "dirty") == 0
+    # an update that lands while its flush round is writing is dirty again and written by the
+    # next round: the dirty set empties, but up to one flush interval after the row shows it
+    wait_for(lambda: stack.redis.command("SCARD", "dirty") == 0, timeout=10,
+             what="nothing left dirty")
 
 
 def test_heartbeats_are_coalesced_into_one_write_per_socket_per_flush(stack):

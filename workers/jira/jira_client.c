@@ -49,6 +49,7 @@ struct jira_client_t {
     zlistx_t *calls;    /* every s_call_t alive, owns */
     latency_histogram_t *latency;
     bool closing;       /* destroy is failing what is left: start nothing */
+    int stats_timer;    /* refreshes the latency counter once a second */
     uint64_t *calls_made, *retries, *throttled, *errors_4xx, *errors_5xx, *errors_network,
         *ambiguous, *latency_p99_us, *waiting;
 };
@@ -61,6 +62,16 @@ static void s_tenant_queue_free(void **item)
         free(queue);
         *item = NULL;
     }
+}
+
+/* The p99 counter, from the last minute's histogram: once a second, not per call. */
+static int s_on_stats_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    jira_client_t *self = arg;
+    *self->latency_p99_us = latency_histogram_percentile(self->latency, 99, zclock_mono());
+    return 0;
 }
 
 jira_client_t *jira_client_new(worker_t *worker, const jira_client_config_t *config)
@@ -89,6 +100,11 @@ jira_client_t *jira_client_new(worker_t *worker, const jira_client_config_t *con
     self->ambiguous = worker_counter(worker, "jira_ambiguous");
     self->latency_p99_us = worker_counter(worker, "jira_latency_p99_us");
     self->waiting = worker_counter(worker, "jira_waiting");
+    self->stats_timer = zloop_timer(self->loop, 1000, 0, s_on_stats_timer, self);
+    if (self->stats_timer < 0) {
+        jira_client_destroy(&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -291,7 +307,6 @@ static void s_on_http(const http_response_t *response, void *arg)
     call->http_id = 0;
     int64_t now = zclock_mono();
     latency_histogram_record(self->latency, (uint64_t)(zclock_usecs() - call->started_us), now);
-    *self->latency_p99_us = latency_histogram_percentile(self->latency, 0.99, now);
     if (response->failure == HTTP_E_CANCELLED) {
         s_finish(call, JIRA_UNAVAILABLE, 0, NULL, "cancelled");
         return;
@@ -403,6 +418,8 @@ void jira_client_destroy(jira_client_t **self_p)
     /* Running calls end through their HTTP callbacks (cancelled); waiting and sleeping ones
        are failed here. */
     self->closing = true;
+    if (self->stats_timer > 0)
+        zloop_timer_end(self->loop, self->stats_timer);
     http_multi_destroy(&self->http);
     s_call_t *call;
     while (self->calls && (call = zlistx_first(self->calls)))
