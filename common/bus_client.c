@@ -410,6 +410,11 @@ int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
     return rc;
 }
 
+const char *bus_client_instance(const bus_client_t *self)
+{
+    return bus_link_instance(self->link);
+}
+
 int bus_client_subscribe(bus_client_t *self, const char *topic)
 {
     return zmq_setsockopt(zsock_resolve(self->sub), ZMQ_SUBSCRIBE, topic, strlen(topic));

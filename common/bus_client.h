@@ -87,6 +87,10 @@ int bus_client_publish(bus_client_t *self, const char *topic, const char *type,
 int bus_client_subscribe(bus_client_t *self, const char *topic);
 int bus_client_unsubscribe(bus_client_t *self, const char *topic);
 
+/* This client's instance name, as its events carry it in their origin (borrowed). This
+   function can't fail. */
+const char *bus_client_instance(const bus_client_t *self);
+
 /* Sets the callback for arriving events. */
 void bus_client_on_event(bus_client_t *self, bus_event_fn *fn, void *arg);
 

@@ -125,9 +125,11 @@ static void s_on_event(bus_client_t *client, const char *topic, size_t topic_siz
                        const proto_event_t *header, const uint8_t *payload, size_t size,
                        void *arg)
 {
-    (void)client;
     s_thread_t *self = arg;
     if (self->closing)
+        return;
+    /* the lws side delivered its own events to its own sockets already (gateway_ws) */
+    if (header->has_origin && strcmp(header->origin, bus_client_instance(client)) == 0)
         return;
     gateway_event_t *event = s_event_new(topic, topic_size, header->type, payload, size);
     if (!event)

@@ -73,7 +73,9 @@ int gateway_bus_unsubscribe(gateway_bus_t *self, const char *topic);
 int gateway_bus_counters(gateway_bus_t *self, const char *const *names, const uint64_t *values,
                          size_t count);
 
-/* Publishes an event (payload copied). Returns 0 or -1. */
+/* Publishes an event (payload copied) for the other gateways and services. The event does
+   not come back to this gateway: the caller delivers it to its own sockets itself. Returns 0
+   or -1. */
 int gateway_bus_publish(gateway_bus_t *self, const char *topic, const char *type,
                         const uint8_t *payload, size_t size);
 

@@ -2,6 +2,8 @@
     out on the bus are remembered in `calls` (ticket -> what to do with the answer), so an
     answer for a socket that closed meanwhile finds nothing and is dropped. */
 #include "gateway_ws.h"
+#include "gateway_frames.h"
+#include "gateway_outbox.h"
 #include "../common/plog.h"
 #include "../proto/proto.h"
 
@@ -11,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_TOPICS_MAX 64 /* conversations one socket follows */
+#define S_TOPICS_MAX 64 /* topics (conversations, projects) one socket follows */
 
 typedef enum {
     CALL_HELLO,
@@ -29,29 +31,36 @@ typedef struct {
     char after[PROTO_NAME_MAX + 1]; /* conversation.start: resume after this comment */
 } s_pending_t;
 
+/* A conversation being resumed: while its transcript (after comment `after`) is read from
+   Jira, live frames of it wait in `held`, and go out after it, minus those the transcript
+   already carried. */
+typedef struct {
+    char issue[PROTO_NAME_MAX + 1];
+    char after[PROTO_NAME_MAX + 1];
+    zlistx_t *held; /* json_t * frames, owned */
+} s_resume_t;
+
+/* One websocket. Kept small: a gateway holds tens of thousands of them, mostly idle, so
+   everything that only some sockets need is allocated when they need it. */
 typedef struct {
     uint64_t id;
     struct lws *wsi;
     bool authenticated, closing, going_away;
     double tokens;           /* rate limit: frames the client may still send now */
-    int64_t typed_ms;        /* last typing event published (at most one a second) */
-    /* resume: while the transcript of `resuming` (after `resume_after`) is read from Jira,
-       live frames of that conversation wait in `held`, and go out after it, minus those the
-       transcript already carried */
-    char resuming[PROTO_NAME_MAX + 1];
-    char resume_after[PROTO_NAME_MAX + 1];
-    zlistx_t *held;          /* json_t * frames, owned */
     int64_t refilled_ms;
+    int64_t typed_ms;        /* last typing event published (at most one a second) */
+    s_resume_t *resume;      /* owned; NULL unless a resume is under way */
     char kind[16];
     char tenant[PROTO_NAME_MAX + 1], project[PROTO_NAME_MAX + 1];
-    char account[PROTO_NAME_MAX + 1], display_name[256];
-    char projects[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
+    char account[PROTO_NAME_MAX + 1];
+    char *display_name;      /* owned; NULL when none */
+    char (*projects)[PROTO_NAME_MAX + 1]; /* owned: the projects an agent serves */
     uint32_t project_count;
-    char topics[S_TOPICS_MAX][2 * PROTO_NAME_MAX + 8];
-    int topic_count;
-    uint8_t *rx;      /* the frame being assembled */
+    char **topics;           /* owned strings: the topics this socket follows */
+    uint32_t topic_count, topic_capacity;
+    uint8_t *rx;             /* a frame arriving in pieces, owned; NULL otherwise */
     size_t rx_size;
-    zlistx_t *outbox; /* frames to send: LWS_PRE bytes, then the text; size_t length first */
+    gateway_outbox_t outbox; /* frames to send */
 } s_socket_t;
 
 /* lws's per-session data: just the socket's id. */
@@ -101,24 +110,32 @@ static zhashx_t *s_u64_map(void)
     return map;
 }
 
-static void s_frame_free(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
-
 static void s_json_free(void **item)
 {
     json_decref(*item);
     *item = NULL;
 }
 
+static void s_resume_free(s_resume_t **resume_p)
+{
+    if (*resume_p) {
+        zlistx_destroy(&(*resume_p)->held);
+        free(*resume_p);
+        *resume_p = NULL;
+    }
+}
+
 static void s_socket_free(void **item)
 {
     s_socket_t *socket = *item;
     if (socket) {
-        zlistx_destroy(&socket->held);
-        zlistx_destroy(&socket->outbox);
+        s_resume_free(&socket->resume);
+        gateway_outbox_clear(&socket->outbox);
+        for (uint32_t i = 0; i < socket->topic_count; i++)
+            free(socket->topics[i]);
+        free(socket->topics);
+        free(socket->projects);
+        free(socket->display_name);
         free(socket->rx);
         free(socket);
         *item = NULL;
@@ -185,19 +202,16 @@ size_t gateway_ws_session_size(void)
 /* Queues length bytes of text (copied) for socket as one text frame. */
 static void s_send_text(gateway_ws_t *self, s_socket_t *socket, const char *text, size_t length)
 {
-    uint8_t *buffer = malloc(sizeof(size_t) + LWS_PRE + length);
     self->frames_out++;
-    if (buffer) {
-        memcpy(buffer, &length, sizeof length);
-        memcpy(buffer + sizeof(size_t) + LWS_PRE, text, length);
-        zlistx_add_end(socket->outbox, buffer);
-    }
-    if (zlistx_size(socket->outbox) > (size_t)self->config->outbox_max && !socket->closing) {
+    if (gateway_outbox_push(&socket->outbox, text, length) != 0)
+        plog_warn("frame_dropped", "socket=%llu reason=\"out of memory\"",
+                  (unsigned long long)socket->id);
+    if (socket->outbox.count > (size_t)self->config->outbox_max && !socket->closing) {
         /* a slow consumer: cut it off rather than buffer without bound */
         socket->closing = true;
         self->slow_consumers++;
         plog_warn("slow_consumer", "socket=%llu frames=%zu", (unsigned long long)socket->id,
-                  zlistx_size(socket->outbox));
+                  socket->outbox.count);
     }
     lws_callback_on_writable(socket->wsi);
 }
@@ -226,27 +240,38 @@ static void s_error(gateway_ws_t *self, s_socket_t *socket, const char *code,
 /* Makes socket follow topic (subscribing the gateway when it is the first). */
 static void s_follow(gateway_ws_t *self, s_socket_t *socket, const char *topic)
 {
-    for (int i = 0; i < socket->topic_count; i++)
+    for (uint32_t i = 0; i < socket->topic_count; i++)
         if (strcmp(socket->topics[i], topic) == 0)
             return;
     if (socket->topic_count == S_TOPICS_MAX)
         return;
-    zlistx_t *list = zhashx_lookup(self->followers, topic);
-    if (!list) {
-        list = zlistx_new();
-        if (!list)
+    if (socket->topic_count == socket->topic_capacity) {
+        uint32_t capacity = socket->topic_capacity ? 2 * socket->topic_capacity : 2;
+        char **grown = realloc(socket->topics, capacity * sizeof *grown);
+        if (!grown)
             return;
+        socket->topics = grown;
+        socket->topic_capacity = capacity;
+    }
+    char *name = strdup(topic);
+    zlistx_t *list = name ? zhashx_lookup(self->followers, topic) : NULL;
+    if (!list) {
+        list = name ? zlistx_new() : NULL;
+        if (!list) {
+            free(name);
+            return;
+        }
         zhashx_insert(self->followers, topic, list);
         gateway_bus_subscribe(self->bus, topic);
     }
-    snprintf(socket->topics[socket->topic_count++], sizeof socket->topics[0], "%s", topic);
+    socket->topics[socket->topic_count++] = name;
     zlistx_add_end(list, socket);
 }
 
 /* Drops every topic socket follows (unsubscribing the gateway from those nobody follows). */
 static void s_unfollow_all(gateway_ws_t *self, s_socket_t *socket)
 {
-    for (int i = 0; i < socket->topic_count; i++) {
+    for (uint32_t i = 0; i < socket->topic_count; i++) {
         zlistx_t *list = zhashx_lookup(self->followers, socket->topics[i]);
         if (list && zlistx_find(list, socket))
             zlistx_delete(list, zlistx_cursor(list));
@@ -255,6 +280,7 @@ static void s_unfollow_all(gateway_ws_t *self, s_socket_t *socket)
                 gateway_bus_unsubscribe(self->bus, socket->topics[i]);
             zhashx_delete(self->followers, socket->topics[i]);
         }
+        free(socket->topics[i]);
     }
     socket->topic_count = 0;
 }
@@ -326,7 +352,8 @@ static void s_presence_open(gateway_ws_t *self, s_socket_t *socket)
     proto_name_set(open.gateway, self->instance);
     proto_name_set(open.kind, socket->kind);
     proto_name_set(open.account, socket->account);
-    memcpy(open.projects, socket->projects, sizeof open.projects);
+    for (uint32_t i = 0; i < socket->project_count; i++)
+        memcpy(open.projects[i], socket->projects[i], sizeof open.projects[i]);
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
     if (proto_presence_open_encode(&open, &encoded) == 0)
@@ -497,12 +524,20 @@ static void s_on_hello(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
 }
 
 /* Reads what the socket missed in issue after comment `after` ("0": everything) from Jira;
-   the frames go out before anything live (see s_socket_t.held). */
+   the frames go out before anything live (see s_resume_t). */
 static void s_resume(gateway_ws_t *self, s_socket_t *socket, const char *issue,
                      const char *after)
 {
-    snprintf(socket->resuming, sizeof socket->resuming, "%s", issue);
-    snprintf(socket->resume_after, sizeof socket->resume_after, "%s", after);
+    s_resume_t *resume = calloc(1, sizeof *resume);
+    if (!resume || !(resume->held = zlistx_new())) {
+        free(resume);
+        s_error(self, socket, "internal", "out of memory", issue);
+        return;
+    }
+    zlistx_set_destructor(resume->held, s_json_free);
+    snprintf(resume->issue, sizeof resume->issue, "%s", issue);
+    snprintf(resume->after, sizeof resume->after, "%s", after);
+    socket->resume = resume;
     proto_conversation_transcript_t ask = {.has_after_comment = true};
     proto_name_set(ask.tenant, socket->tenant);
     proto_name_set(ask.issue, issue);
@@ -565,12 +600,44 @@ static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
         snprintf(pending->after, sizeof pending->after, "%s", after);
 }
 
+/* Pushes frame (taken), the client form of an event of type on topic, to the sockets
+   following topic, except `origin` (the socket it came from, or NULL). */
+static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type, json_t *frame,
+                      const s_socket_t *origin)
+{
+    zlistx_t *list = frame ? zhashx_lookup(self->followers, topic) : NULL;
+    if (!list) {
+        json_decref(frame);
+        return;
+    }
+    bool agents_only = strcmp(type, "conversation.started") == 0;
+    /* a typing indicator is for the others, not echoed to its author's own sockets */
+    const char *typist = strcmp(type, "conversation.typing") == 0
+                             ? json_string_value(json_object_get(frame, "author"))
+                             : NULL;
+    const char *issue = json_string_value(json_object_get(frame, "issue"));
+    char *text = json_dumps(frame, JSON_COMPACT); /* once, for every follower */
+    size_t length = text ? strlen(text) : 0;
+    for (s_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
+        if (agents_only && strcmp(socket->kind, "agent") != 0)
+            continue;
+        if (socket == origin || (typist && strcmp(socket->account, typist) == 0))
+            continue;
+        if (socket->resume && issue && strcmp(issue, socket->resume->issue) == 0)
+            zlistx_add_end(socket->resume->held, json_deep_copy(frame));
+        else if (text)
+            s_send_text(self, socket, text, length);
+    }
+    free(text);
+    json_decref(frame);
+}
+
 /* True when socket may read and write in conversation issue. */
 static bool s_may_see(const s_socket_t *socket, const char *issue)
 {
     char topic[2 * PROTO_NAME_MAX + 8];
     snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
-    for (int i = 0; i < socket->topic_count; i++)
+    for (uint32_t i = 0; i < socket->topic_count; i++)
         if (strcmp(socket->topics[i], topic) == 0)
             return true;
     return false;
@@ -595,8 +662,8 @@ static void s_on_message(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     /* everyone following the conversation sees it at once; Jira's ack follows */
     proto_conversation_message_event_t event = {
         .has_message = true, .text = text, .text_len = (uint32_t)strlen(text),
-        .has_author_name = socket->display_name[0] != '\0', .author_name = socket->display_name,
-        .author_name_len = (uint32_t)strlen(socket->display_name),
+        .has_author_name = socket->display_name != NULL, .author_name = socket->display_name,
+        .author_name_len = socket->display_name ? (uint32_t)strlen(socket->display_name) : 0,
         .created_ms = (uint64_t)zclock_time()};
     proto_name_set(event.issue, issue);
     proto_name_set(event.message, id);
@@ -610,6 +677,8 @@ static void s_on_message(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     if (proto_conversation_message_event_encode(&event, &encoded) == 0)
         gateway_bus_publish(self->bus, topic, "conversation.message", encoded.data, encoded.size);
     proto_buffer_release(&encoded);
+    /* this gateway's own followers get it straight away: it does not cross the broker */
+    s_fan_out(self, topic, "conversation.message", gateway_frame_of_message(&event), socket);
     proto_conversation_message_t message = {.text = text, .text_len = (uint32_t)strlen(text)};
     proto_name_set(message.tenant, socket->tenant);
     proto_name_set(message.issue, issue);
@@ -643,7 +712,7 @@ static void s_on_join(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     s_follow(self, socket, topic);
     s_send(self, socket, json_pack("{s:s, s:s}", "type", "joined", "issue", issue));
     const char *after = s_after(frame);
-    if (after && !socket->resuming[0])
+    if (after && !socket->resume)
         s_resume(self, socket, issue, after);
 }
 
@@ -681,14 +750,14 @@ static void s_on_signal(gateway_ws_t *self, s_socket_t *socket, json_t *frame, c
     if (proto_conversation_signal_encode(&signal, &encoded) == 0)
         gateway_bus_publish(self->bus, topic, type, encoded.data, encoded.size);
     proto_buffer_release(&encoded);
+    s_fan_out(self, topic, type, gateway_frame_of_signal(type, &signal), socket);
 }
 
-/* One whole frame from the client. */
-static void s_on_frame(gateway_ws_t *self, s_socket_t *socket)
+/* One whole frame from the client: size bytes at data (borrowed). */
+static void s_on_frame(gateway_ws_t *self, s_socket_t *socket, const void *data, size_t size)
 {
     json_error_t error;
-    json_t *frame = json_loadb((const char *)socket->rx, socket->rx_size,
-                               JSON_REJECT_DUPLICATES, &error);
+    json_t *frame = json_loadb(data, size, JSON_REJECT_DUPLICATES, &error);
     const char *type = json_string_value(json_object_get(frame, "type"));
     if (!json_is_object(frame) || !type)
         s_error(self, socket, "bad_frame", "a frame is a JSON object with a type", NULL);
@@ -715,6 +784,8 @@ static void s_on_frame(gateway_ws_t *self, s_socket_t *socket)
    it did not already carry, then `resumed`. */
 static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call_t *call)
 {
+    if (!socket->resume)
+        return;
     zhashx_t *sent = zhashx_new(); /* "m:<message id>" and "c:<comment id>" carried */
     proto_conversation_transcript_reply_t reply;
     proto_decode_error_t why;
@@ -729,7 +800,7 @@ static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call
     json_array_foreach(messages, i, m)
     {
         json_t *frame = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "type", "message",
-                                  "issue", socket->resuming, "comment",
+                                  "issue", socket->resume->issue, "comment",
                                   json_object_get(m, "comment"), "author_kind",
                                   json_object_get(m, "author_kind"), "author",
                                   json_object_get(m, "author"), "text",
@@ -750,8 +821,8 @@ static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call
     }
     json_decref(messages);
     json_t *held;
-    while ((held = zlistx_first(socket->held))) {
-        zlistx_detach_cur(socket->held);
+    while ((held = zlistx_first(socket->resume->held))) {
+        zlistx_detach_cur(socket->resume->held);
         const char *id = json_string_value(json_object_get(held, "id"));
         const char *comment = json_string_value(json_object_get(held, "comment"));
         const char *type = json_string_value(json_object_get(held, "type"));
@@ -767,11 +838,11 @@ static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call
         else
             s_send(self, socket, held);
     }
-    json_t *done = json_pack("{s:s, s:s}", "type", "resumed", "issue", socket->resuming);
+    json_t *done = json_pack("{s:s, s:s}", "type", "resumed", "issue", socket->resume->issue);
     if (done && call->error_code[0])
         json_object_set_new(done, "error", json_string(call->error_code));
     s_send(self, socket, done);
-    socket->resuming[0] = '\0';
+    s_resume_free(&socket->resume);
     zhashx_destroy(&sent);
 }
 
@@ -798,10 +869,18 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             socket->authenticated = true;
             snprintf(socket->kind, sizeof socket->kind, "%.15s", who.kind);
             snprintf(socket->account, sizeof socket->account, "%s", who.account);
-            snprintf(socket->display_name, sizeof socket->display_name, "%.*s",
-                     (int)who.display_name_len, who.has_display_name ? who.display_name : "");
-            socket->project_count = who.has_projects ? who.projects_count : 0;
-            memcpy(socket->projects, who.projects, sizeof socket->projects);
+            free(socket->display_name);
+            socket->display_name =
+                who.has_display_name && who.display_name_len
+                    ? strndup(who.display_name, who.display_name_len > 255 ? 255
+                                                                           : who.display_name_len)
+                    : NULL;
+            uint32_t count = who.has_projects ? who.projects_count : 0;
+            free(socket->projects);
+            socket->projects = count ? calloc(count, sizeof *socket->projects) : NULL;
+            socket->project_count = socket->projects ? count : 0;
+            for (uint32_t i = 0; i < socket->project_count; i++)
+                memcpy(socket->projects[i], who.projects[i], sizeof socket->projects[i]);
             s_send(self, socket, json_pack("{s:s, s:s, s:s}", "type", "welcome", "kind",
                                            socket->kind, "account", socket->account));
             s_presence_open(self, socket);
@@ -830,7 +909,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             s_send(self, socket,
                    json_pack("{s:s, s:s, s:s, s:b}", "type", "conversation.started", "id",
                              pending->id, "issue", started.issue, "created", started.created));
-            if (pending->after[0] && !socket->resuming[0])
+            if (pending->after[0] && !socket->resume)
                 s_resume(self, socket, started.issue, pending->after);
         }
     } else if (socket && pending->kind == CALL_AVAILABILITY) {
@@ -857,97 +936,17 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
     zhashx_delete(self->calls, (void *)(uintptr_t)call->ticket);
 }
 
-/* An event's frame for clients, or NULL for events clients do not get. */
-static json_t *s_event_frame(const gateway_event_t *event)
-{
-    proto_decode_error_t why;
-    if (strcmp(event->type, "conversation.message") == 0) {
-        proto_conversation_message_event_t m;
-        if (proto_conversation_message_event_decode(&m, event->payload, event->size, &why) != 0)
-            return NULL;
-        json_t *frame = json_pack("{s:s, s:s, s:s, s:s, s:s%, s:I}", "type", "message", "issue",
-                                  m.issue, "author_kind", m.author_kind, "author", m.author,
-                                  "text", m.text, (size_t)m.text_len, "created_ms",
-                                  (json_int_t)m.created_ms);
-        if (frame && m.has_message)
-            json_object_set_new(frame, "id", json_string(m.message));
-        if (frame && m.has_comment)
-            json_object_set_new(frame, "comment", json_string(m.comment));
-        if (frame && m.has_author_name)
-            json_object_set_new(frame, "author_name",
-                                json_stringn(m.author_name, m.author_name_len));
-        return frame;
-    }
-    if (strcmp(event->type, "conversation.typing") == 0 ||
-        strcmp(event->type, "conversation.read") == 0) {
-        proto_conversation_signal_t g;
-        if (proto_conversation_signal_decode(&g, event->payload, event->size, &why) != 0)
-            return NULL;
-        json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type",
-                                  event->type[13] == 't' ? "typing" : "read", "issue", g.issue,
-                                  "author_kind", g.author_kind, "author", g.author);
-        if (frame && g.has_comment)
-            json_object_set_new(frame, "comment", json_string(g.comment));
-        return frame;
-    }
-    if (strcmp(event->type, "presence.availability") == 0) {
-        proto_presence_availability_t a;
-        if (proto_presence_availability_decode(&a, event->payload, event->size, &why) != 0)
-            return NULL;
-        json_t *frame = json_pack("{s:s, s:b, s:i}", "type", "availability", "available",
-                                  a.available, "agents_online", (int)a.agents_online);
-        if (frame && a.has_visible)
-            json_object_set_new(frame, "visible", json_boolean(a.visible));
-        return frame;
-    }
-    if (strcmp(event->type, "conversation.started") == 0) {
-        proto_conversation_started_t c;
-        if (proto_conversation_started_decode(&c, event->payload, event->size, &why) != 0)
-            return NULL;
-        return json_pack("{s:s, s:s}", "type", "conversation.new", "issue", c.issue);
-    }
-    if (strcmp(event->type, "conversation.persisted") == 0) {
-        proto_conversation_persisted_t p;
-        if (proto_conversation_persisted_decode(&p, event->payload, event->size, &why) != 0)
-            return NULL;
-        return json_pack("{s:s, s:s, s:s, s:s}", "type", "persisted", "issue", p.issue, "id",
-                         p.message, "comment", p.comment);
-    }
-    return NULL;
-}
-
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
 {
-    zlistx_t *list = zhashx_lookup(self->followers, event->topic);
-    json_t *frame = list ? s_event_frame(event) : NULL;
-    if (!frame)
-        return;
-    bool agents_only = strcmp(event->type, "conversation.started") == 0;
-    /* a typing indicator is for the others, not echoed to its author's own sockets */
-    const char *typist = strcmp(event->type, "conversation.typing") == 0
-                             ? json_string_value(json_object_get(frame, "author"))
-                             : NULL;
-    const char *issue = json_string_value(json_object_get(frame, "issue"));
-    char *text = json_dumps(frame, JSON_COMPACT); /* once, for every follower */
-    size_t length = text ? strlen(text) : 0;
-    for (s_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
-        if (agents_only && strcmp(socket->kind, "agent") != 0)
-            continue;
-        if (typist && strcmp(socket->account, typist) == 0)
-            continue;
-        if (socket->resuming[0] && issue && strcmp(issue, socket->resuming) == 0)
-            zlistx_add_end(socket->held, json_deep_copy(frame));
-        else if (text)
-            s_send_text(self, socket, text, length);
-    }
-    free(text);
-    json_decref(frame);
+    if (zhashx_lookup(self->followers, event->topic))
+        s_fan_out(self, event->topic, event->type,
+                  gateway_frame_of_event(event->type, event->payload, event->size), NULL);
 }
 
 static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
 {
     (void)self;
-    if (socket->going_away && zlistx_size(socket->outbox) == 0) {
+    if (socket->going_away && socket->outbox.count == 0) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
                          (unsigned char *)"gateway stopping; reconnect", 27);
         return -1;
@@ -957,18 +956,17 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
                          (unsigned char *)"too slow", 8);
         return -1;
     }
-    uint8_t *buffer = zlistx_first(socket->outbox);
-    if (!buffer)
+    size_t length;
+    uint8_t *text = gateway_outbox_peek(&socket->outbox, &length);
+    if (!text)
         return 0;
     if (socket->going_away)
         lws_callback_on_writable(wsi); /* the close frame follows the last one */
-    size_t length;
-    memcpy(&length, buffer, sizeof length);
-    int written = lws_write(wsi, buffer + sizeof(size_t) + LWS_PRE, length, LWS_WRITE_TEXT);
-    zlistx_delete(socket->outbox, zlistx_cursor(socket->outbox));
+    int written = lws_write(wsi, text, length, LWS_WRITE_TEXT);
+    gateway_outbox_pop(&socket->outbox);
     if (written < (int)length)
         return -1;
-    if (zlistx_size(socket->outbox))
+    if (socket->outbox.count)
         lws_callback_on_writable(wsi);
     return 0;
 }
@@ -989,14 +987,8 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
             return -1;
         }
         socket = calloc(1, sizeof *socket);
-        if (!socket || !(socket->outbox = zlistx_new()) || !(socket->held = zlistx_new())) {
-            if (socket)
-                zlistx_destroy(&socket->outbox);
-            free(socket);
+        if (!socket)
             return -1;
-        }
-        zlistx_set_destructor(socket->outbox, s_frame_free);
-        zlistx_set_destructor(socket->held, s_json_free);
         socket->id = self->next_id++;
         socket->wsi = wsi;
         self->connections++;
@@ -1019,13 +1011,17 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
             self->too_large++;
             return -1;
         }
-        uint8_t *grown = realloc(socket->rx, socket->rx_size + len + 1);
-        if (!grown)
-            return -1;
-        socket->rx = grown;
-        memcpy(socket->rx + socket->rx_size, in, len);
-        socket->rx_size += len;
-        if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+        bool whole = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+        if (!whole || socket->rx) {
+            /* a frame in pieces: gathered in rx, which lives only until the frame is whole */
+            uint8_t *grown = realloc(socket->rx, socket->rx_size + len + 1);
+            if (!grown)
+                return -1;
+            socket->rx = grown;
+            memcpy(socket->rx + socket->rx_size, in, len);
+            socket->rx_size += len;
+        }
+        if (whole) {
             int64_t now = zclock_mono();
             socket->tokens += (double)(now - socket->refilled_ms) * self->config->rate_per_s /
                               1000.0;
@@ -1038,8 +1034,13 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
                 s_error(self, socket, "rate_limited", "too many frames; slow down", NULL);
             } else {
                 socket->tokens -= 1;
-                s_on_frame(self, socket);
+                if (socket->rx)
+                    s_on_frame(self, socket, socket->rx, socket->rx_size);
+                else
+                    s_on_frame(self, socket, in, len);
             }
+            free(socket->rx);
+            socket->rx = NULL;
             socket->rx_size = 0;
         }
         return 0;

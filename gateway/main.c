@@ -52,7 +52,10 @@ int main(int argc, char **argv)
     if (http && ws)
         gateway_http_set_ws(http, ws);
     struct lws_protocols protocols[] = {
-        {"http", gateway_http_callback, gateway_http_session_size(), 0, 0, NULL, 0},
+        /* lws gives every websocket its own rx buffer of rx_buffer_size: kept small, since
+           most sockets sit idle (longer frames arrive in pieces and are gathered by
+           gateway_ws); a frame we write goes out in one send of up to tx_packet_size */
+        {"http", gateway_http_callback, gateway_http_session_size(), 1024, 0, NULL, 65536},
         {NULL, NULL, 0, 0, 0, NULL, 0},
     };
     struct lws_context_creation_info info;
