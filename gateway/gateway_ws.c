@@ -503,12 +503,15 @@ static void s_on_hello(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
         s_error(self, socket, "bad_frame", "already authenticated", NULL);
         return;
     }
-    if (!tenant || !kind || !token || !proto_name_valid(tenant, strlen(tenant)) ||
-        (project && !proto_name_valid(project, strlen(project)))) {
+    /* no token: an anonymous visitor, when the project allows it (the jira worker decides) */
+    if (!tenant || !kind || !proto_name_valid(tenant, strlen(tenant)) ||
+        (project && !proto_name_valid(project, strlen(project))) ||
+        (json_object_get(frame, "token") && !token)) {
         s_error(self, socket, "bad_frame", "hello needs tenant, kind and token", NULL);
         return;
     }
-    proto_session_authenticate_t ask = {.token = token, .token_len = (uint32_t)strlen(token),
+    proto_session_authenticate_t ask = {.has_token = token != NULL, .token = token,
+                                        .token_len = token ? (uint32_t)strlen(token) : 0,
                                         .has_project = project != NULL};
     proto_name_set(ask.tenant, tenant);
     proto_name_set(ask.kind, kind);
@@ -881,8 +884,11 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             socket->project_count = socket->projects ? count : 0;
             for (uint32_t i = 0; i < socket->project_count; i++)
                 memcpy(socket->projects[i], who.projects[i], sizeof socket->projects[i]);
-            s_send(self, socket, json_pack("{s:s, s:s, s:s}", "type", "welcome", "kind",
-                                           socket->kind, "account", socket->account));
+            json_t *welcome = json_pack("{s:s, s:s, s:s}", "type", "welcome", "kind",
+                                        socket->kind, "account", socket->account);
+            if (welcome && who.has_token) /* a visitor's token to come back with */
+                json_object_set_new(welcome, "token", json_stringn(who.token, who.token_len));
+            s_send(self, socket, welcome);
             s_presence_open(self, socket);
             /* customers: availability of their project; agents: their projects' news */
             char topic[2 * PROTO_NAME_MAX + 16];

@@ -18,8 +18,10 @@ from test_jira_worker import JiraStack, ctl
 PROJECT_KEY = "widget-signing-key"
 
 
-@pytest.fixture
-def chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
+def start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox, **gateway_env):
+    """broker, jira, presence and a gateway (with gateway_env) behind a Connect installation
+    (stack.tenant, stack.shared) whose project SUP is signed with PROJECT_KEY and served by
+    agent-1; the tenant "acme" (API token) has SUP signed with "widget-key"."""
     stack = JiraStack(cluster_factory, redis_server, dynamo_proxy, jira_sandbox)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -28,7 +30,8 @@ def chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
     stack.start_jira(1, **env)
     stack.cluster.spawn("presence", "parley-presence")
     wait_for(lambda: stack.cluster.replicas("presence") == 1, what="presence ready")
-    stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port, **env)
+    stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port, **env,
+                        **gateway_env)
 
     def up():
         try:
@@ -44,6 +47,13 @@ def chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
     ctl(dynamo_proxy, "agent", "set", "--tenant", stack.tenant, "--account", "agent-1",
         "--projects", "SUP")
     stack.ws_url = f"ws://127.0.0.1:{port}/ws"
+    stack.base = base
+    return stack
+
+
+@pytest.fixture
+def chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
+    stack = start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox)
     yield stack
     stack.client.close()
 

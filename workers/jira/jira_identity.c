@@ -14,6 +14,7 @@ typedef struct {
     worker_request_t *request;
     char tenant[PROTO_NAME_MAX + 1];
     bool session;             /* answer session.authenticate, not jira.identity */
+    char *session_token;      /* owned, may be NULL: rides in the session identity */
     char email[256];
     char display_name[256];
     char hash[65];
@@ -23,13 +24,19 @@ typedef struct {
 
 static void s_search(s_identity_t *ctx);
 
+static void s_free(s_identity_t *ctx)
+{
+    free(ctx->session_token);
+    free(ctx);
+}
+
 static void s_finish(s_identity_t *ctx, const char *account)
 {
     jira_service_t *svc = ctx->svc;
     if (!proto_name_valid(account, strlen(account))) {
         worker_reply_error(svc->worker, &ctx->request, "jira_refused",
                            "jira.identity: Jira gave an unusable account id");
-        free(ctx);
+        s_free(ctx);
         return;
     }
     if (jira_records_identity_put(svc->records, ctx->tenant, ctx->hash, account) != 0)
@@ -44,6 +51,11 @@ static void s_finish(s_identity_t *ctx, const char *account)
             .display_name_len = (uint32_t)strlen(ctx->display_name)};
         proto_name_set(identity.kind, "customer");
         proto_name_set(identity.account, account);
+        if (ctx->session_token) {
+            identity.has_token = true;
+            identity.token = ctx->session_token;
+            identity.token_len = (uint32_t)strlen(ctx->session_token);
+        }
         rc = proto_session_identity_encode(&identity, &encoded);
     } else {
         proto_jira_identity_reply_t reply = {.created = ctx->created};
@@ -56,13 +68,13 @@ static void s_finish(s_identity_t *ctx, const char *account)
         worker_reply_error(svc->worker, &ctx->request, "internal", "out of memory");
     proto_buffer_release(&encoded);
     (*svc->identities)++;
-    free(ctx);
+    s_free(ctx);
 }
 
 static void s_fail(s_identity_t *ctx, const jira_result_t *result)
 {
     jira_service_jira_failed(ctx->svc, &ctx->request, "jira.identity", result);
-    free(ctx);
+    s_free(ctx);
 }
 
 static void s_on_created(const jira_result_t *result, void *arg)
@@ -97,7 +109,7 @@ static void s_create(s_identity_t *ctx)
     if (rc != 0 && ctx->request)
         worker_reply_error(ctx->svc->worker, &ctx->request, "internal", "out of memory");
     if (rc != 0)
-        free(ctx);
+        s_free(ctx);
 }
 
 static void s_on_search(const jira_result_t *result, void *arg)
@@ -134,7 +146,7 @@ static void s_search(s_identity_t *ctx)
     snprintf(path, sizeof path, "/rest/api/3/user/search?query=%s&maxResults=20", escaped);
     if (jira_service_call(ctx->svc, &ctx->request, "jira.identity", ctx->tenant, "GET", path,
                           NULL, true, s_on_search, ctx) != 0)
-        free(ctx);
+        s_free(ctx);
 }
 
 bool jira_identity_email_ok(const char *text, size_t length)
@@ -151,7 +163,7 @@ bool jira_identity_email_ok(const char *text, size_t length)
 
 void jira_identity_resolve(jira_service_t *svc, worker_request_t *request, const char *tenant,
                            const char *email, size_t email_length, const char *display_name,
-                           size_t display_name_length, bool session)
+                           size_t display_name_length, bool session, const char *session_token)
 {
     s_identity_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
@@ -161,6 +173,11 @@ void jira_identity_resolve(jira_service_t *svc, worker_request_t *request, const
     ctx->svc = svc;
     ctx->request = request;
     ctx->session = session;
+    if (session_token && !(ctx->session_token = strdup(session_token))) {
+        free(ctx);
+        worker_reply_error(svc->worker, &request, "internal", "out of memory");
+        return;
+    }
     snprintf(ctx->tenant, sizeof ctx->tenant, "%s", tenant);
     snprintf(ctx->email, sizeof ctx->email, "%.*s", (int)email_length, email);
     if (display_name)
@@ -199,7 +216,7 @@ static void s_on_identity(worker_t *worker, worker_request_t *request, void *arg
     }
     jira_identity_resolve(svc, request, ask.tenant, ask.email, ask.email_len,
                           ask.has_display_name ? ask.display_name : NULL, ask.display_name_len,
-                          false);
+                          false, NULL);
 }
 
 int jira_identity_register(jira_service_t *self)

@@ -53,10 +53,12 @@ int jira_service_escape(const char *text, size_t length, char *out, size_t size)
 
 /* Resolves a verified e-mail to the tenant's customer account (creating the customer in Jira
    when needed) and answers request, which it takes: with jira_identity_reply, or with
-   session_identity (kind customer, display_name) when session is set. */
+   session_identity (kind customer, display_name) when session is set; session_token (copied,
+   may be NULL) rides in that session_identity (an anonymous visitor's token to come back
+   with). */
 void jira_identity_resolve(jira_service_t *svc, worker_request_t *request, const char *tenant,
                            const char *email, size_t email_length, const char *display_name,
-                           size_t display_name_length, bool session);
+                           size_t display_name_length, bool session, const char *session_token);
 
 /* True when text looks like an e-mail address (one '@', printable ASCII, <= 254 bytes). */
 bool jira_identity_email_ok(const char *text, size_t length);

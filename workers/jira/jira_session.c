@@ -5,7 +5,8 @@
       key (the project's chat configuration), with claims email, displayName, iat and a short
       exp (at most S_CUSTOMER_LIFETIME_S after iat); verified in constant time (jwt.h), times
       checked with S_LEEWAY_S of clock skew; then the e-mail is resolved to the tenant's
-      customer account (jira_identity_resolve).
+      customer account (jira_identity_resolve). Without a token, when the project allows
+      anonymous chat: a new visitor (s_visitor), given a token to come back with.
     agent: an HS256 JWT signed with the tenant's Connect shared secret, iss = the tenant,
       sub = the agent's Jira account id, exp required; the agent must be configured for the
       tenant (parleyctl agent set), and the answer lists the projects they serve.
@@ -16,6 +17,8 @@
 #include "jira_service.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -29,6 +32,48 @@ static void s_refuse(jira_service_t *svc, worker_request_t **request, const char
     snprintf(message, sizeof message, "%s token refused: %s", kind, why);
     plog_info("session_refused", "kind=%s reason=\"%s\"", kind, why);
     worker_reply_error(svc->worker, request, "unauthorized", message);
+}
+
+/* A customer without a token: when the project allows anonymous chat, a new visitor, who
+   becomes a Jira customer "Visitor XXXX" with an address under the reserved .invalid domain
+   (RFC 2606: no mail can go there), and gets a token signed with the project's secret key
+   (when it has one) to come back as the same visitor within the hour. Takes request; clears
+   project. */
+static void s_visitor(jira_service_t *svc, worker_request_t *request,
+                      const proto_session_authenticate_t *ask, tenant_project_t *project)
+{
+    if (!project->allow_anonymous) {
+        tenant_project_clear(project);
+        s_refuse(svc, &request, "customer", "a token is needed: this project has no anonymous chat");
+        return;
+    }
+    uint8_t id[8];
+    char hex[2 * sizeof id + 1], email[128], name[32];
+    if (RAND_bytes(id, sizeof id) != 1) {
+        tenant_project_clear(project);
+        worker_reply_error(svc->worker, &request, "internal", "no randomness");
+        return;
+    }
+    for (size_t i = 0; i < sizeof id; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    snprintf(email, sizeof email, "visitor-%s@visitors.parley.invalid", hex);
+    snprintf(name, sizeof name, "Visitor %.4s", hex);
+    char *visitor_token = NULL;
+    if (project->secret_key) {
+        json_int_t now = (json_int_t)time(NULL);
+        json_t *claims = json_pack("{s:s, s:s, s:I, s:I, s:b}", "email", email, "displayName",
+                                   name, "iat", now, "exp", now + S_CUSTOMER_LIFETIME_S,
+                                   "visitor", 1);
+        if (claims)
+            visitor_token = jwt_sign_hs256(claims, (const uint8_t *)project->secret_key,
+                                           strlen(project->secret_key));
+        json_decref(claims);
+    }
+    tenant_project_clear(project);
+    plog_info("session_visitor", "tenant=%s", ask->tenant);
+    jira_identity_resolve(svc, request, ask->tenant, email, strlen(email), name, strlen(name),
+                          true, visitor_token);
+    free(visitor_token);
 }
 
 static void s_customer(jira_service_t *svc, worker_request_t *request,
@@ -49,6 +94,10 @@ static void s_customer(jira_service_t *svc, worker_request_t *request,
         else
             worker_reply_error(svc->worker, &request, "degraded",
                                "configuration unavailable; retry shortly");
+        return;
+    }
+    if (!token) {
+        s_visitor(svc, request, ask, &project);
         return;
     }
     char why[200];
@@ -81,7 +130,7 @@ static void s_customer(jira_service_t *svc, worker_request_t *request,
         return;
     }
     jira_identity_resolve(svc, request, ask->tenant, email, strlen(email), name,
-                          name ? strlen(name) : 0, true);
+                          name ? strlen(name) : 0, true, NULL);
     json_decref(claims);
 }
 
@@ -163,9 +212,11 @@ static void s_on_authenticate(worker_t *worker, worker_request_t *request, void 
     if (strchr(ask.tenant, '|') || ask.token_len > JWT_MAX_TOKEN)
         jira_service_bad_request(svc, &request, "session.authenticate", "bad tenant or token");
     else if (strcmp(ask.kind, "customer") == 0)
-        s_customer(svc, request, &ask, token);
-    else if (strcmp(ask.kind, "agent") == 0)
+        s_customer(svc, request, &ask, ask.has_token ? token : NULL);
+    else if (strcmp(ask.kind, "agent") == 0 && ask.has_token)
         s_agent(svc, request, &ask, token);
+    else if (strcmp(ask.kind, "agent") == 0)
+        s_refuse(svc, &request, "agent", "a token is needed");
     else
         jira_service_bad_request(svc, &request, "session.authenticate",
                                  "kind must be customer or agent");
