@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_TOPICS_MAX 64 /* topics (conversations, projects) one socket follows */
+#define S_TOPICS_MAX 64      /* topics (conversations, projects) one socket follows */
+#define S_WRITES_PER_TURN 32 /* frames one writable callback may send */
 
 typedef enum {
     CALL_HELLO,
@@ -46,6 +47,7 @@ typedef struct {
     uint64_t id;
     struct lws *wsi;
     bool authenticated, closing, going_away;
+    bool rx_paused;          /* its frames are not read until its outbox has drained */
     double tokens;           /* rate limit: frames the client may still send now */
     int64_t refilled_ms;
     int64_t typed_ms;        /* last typing event published (at most one a second) */
@@ -76,7 +78,7 @@ struct gateway_ws_t {
     lws_sorted_usec_list_t heartbeat; /* presence heartbeats timer */
     lws_sorted_usec_list_t counters_timer; /* counters to the bus thread, every second */
     uint64_t connections, refused_full, frames_in, frames_out, errors_sent, rate_limited,
-        slow_consumers, too_large;
+        slow_consumers, too_large, rx_pauses;
     char instance[PROTO_NAME_MAX + 1];
     zhashx_t *sockets;     /* id -> s_socket_t, owns */
     zhashx_t *calls;       /* ticket -> s_pending_t, owns */
@@ -202,16 +204,32 @@ size_t gateway_ws_session_size(void)
 /* Queues length bytes of text (copied) for socket as one text frame. */
 static void s_send_text(gateway_ws_t *self, s_socket_t *socket, const char *text, size_t length)
 {
+    if (socket->closing)
+        return; /* being cut off: nothing more goes out */
     self->frames_out++;
     if (gateway_outbox_push(&socket->outbox, text, length) != 0)
         plog_warn("frame_dropped", "socket=%llu reason=\"out of memory\"",
                   (unsigned long long)socket->id);
-    if (socket->outbox.count > (size_t)self->config->outbox_max && !socket->closing) {
-        /* a slow consumer: cut it off rather than buffer without bound */
+    if (socket->outbox.count > (size_t)self->config->outbox_max) {
+        /* a slow consumer: cut off now rather than buffered without bound. It may never be
+           writable again, so the close cannot wait for that: lws closes it on its next turn
+           (with a 1008 close frame if the socket still takes one) */
         socket->closing = true;
         self->slow_consumers++;
         plog_warn("slow_consumer", "socket=%llu frames=%zu", (unsigned long long)socket->id,
                   socket->outbox.count);
+        gateway_outbox_clear(&socket->outbox);
+        lws_close_reason(socket->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         (unsigned char *)"too slow", 8);
+        lws_set_timeout(socket->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (!socket->rx_paused && socket->outbox.count >= (size_t)self->config->outbox_max / 2) {
+        /* answers pile up faster than they go out: read no more of this client's frames
+           until they have (TCP pushes back on a client that sends without reading) */
+        socket->rx_paused = true;
+        self->rx_pauses++;
+        lws_rx_flow_control(socket->wsi, 0);
     }
     lws_callback_on_writable(socket->wsi);
 }
@@ -454,11 +472,11 @@ static void s_on_counters_timer(lws_sorted_usec_list_t *sul)
     static const char *names[] = {"sockets_open",  "connections",   "refused_full",
                                   "frames_in",     "frames_out",    "errors_sent",
                                   "rate_limited",  "slow_consumers", "frames_too_large",
-                                  "calls_waiting"};
+                                  "calls_waiting", "rx_pauses"};
     uint64_t values[] = {zhashx_size(self->sockets), self->connections, self->refused_full,
                          self->frames_in, self->frames_out, self->errors_sent,
                          self->rate_limited, self->slow_consumers, self->too_large,
-                         zhashx_size(self->calls)};
+                         zhashx_size(self->calls), self->rx_pauses};
     if (self->bus)
         gateway_bus_counters(self->bus, names, values, sizeof values / sizeof *values);
     if (self->context)
@@ -957,23 +975,27 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
                          (unsigned char *)"gateway stopping; reconnect", 27);
         return -1;
     }
-    if (socket->closing) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                         (unsigned char *)"too slow", 8);
+    if (socket->closing)
         return -1;
-    }
+    /* as many queued frames as the socket takes now (a bounded number, to be fair to the
+       other sockets); lws buffers the rest of a frame it could not send whole */
     size_t length;
-    uint8_t *text = gateway_outbox_peek(&socket->outbox, &length);
-    if (!text)
-        return 0;
-    if (socket->going_away)
-        lws_callback_on_writable(wsi); /* the close frame follows the last one */
-    int written = lws_write(wsi, text, length, LWS_WRITE_TEXT);
-    gateway_outbox_pop(&socket->outbox);
-    if (written < (int)length)
-        return -1;
-    if (socket->outbox.count)
-        lws_callback_on_writable(wsi);
+    uint8_t *text;
+    for (int n = 0; n < S_WRITES_PER_TURN && (text = gateway_outbox_peek(&socket->outbox, &length));
+         n++) {
+        int written = lws_write(wsi, text, length, LWS_WRITE_TEXT);
+        gateway_outbox_pop(&socket->outbox);
+        if (written < (int)length)
+            return -1;
+        if (lws_send_pipe_choked(wsi))
+            break;
+    }
+    if (socket->rx_paused && socket->outbox.count <= (size_t)self->config->outbox_max / 4) {
+        socket->rx_paused = false;
+        lws_rx_flow_control(wsi, 1);
+    }
+    if (socket->outbox.count || socket->going_away)
+        lws_callback_on_writable(wsi); /* more, or the close frame after the last one */
     return 0;
 }
 
@@ -1005,7 +1027,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         return 0;
     }
     case LWS_CALLBACK_RECEIVE: {
-        if (!socket)
+        if (!socket || socket->closing)
             return -1;
         if (lws_frame_is_binary(wsi)) {
             s_error(self, socket, "bad_frame", "frames are JSON text", NULL);
