@@ -1,17 +1,32 @@
-/*  gateway_bus.c - see gateway_bus.h. The actor's pipe carries "CALL" + pointer, "SUB" /
-    "UNSUB" + topic and "PUB" + event pointer down, and "DONE" + call, "EVENT" + event or
-    "STOP" up. */
+/*  gateway_bus.c - see gateway_bus.h. Calls, subscriptions, publications and counters go
+    down to the bus thread through the `down` mailbox (the bus thread is woken by an eventfd
+    on its zloop); finished calls, events and the stop request come up through the `up`
+    mailbox (lws is woken by lws_cancel_service). Neither side ever blocks on the other. The
+    actor's pipe only carries the start-up outcome and the QUIT/BYE handshake. */
 #include "gateway_bus.h"
+#include "gateway_mailbox.h"
 #include "../common/plog.h"
 #include "../common/signals.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* Events waiting for the lws thread beyond this are dropped (and counted): a gateway whose
+   sockets cannot keep up must not grow without bound. */
+#define S_EVENTS_QUEUED_MAX 200000
+
+enum { S_CALL, S_SUB, S_UNSUB, S_PUB, S_COUNTERS, S_DONE, S_EVENT, S_STOP };
 
 typedef struct {
     bus_client_config_t config;
     struct lws_context *context;
     int signal_fd;
+    int wake_fd;              /* eventfd: something is waiting in `down` */
+    gateway_mailbox_t *down;  /* lws thread -> bus thread */
+    gateway_mailbox_t *up;    /* bus thread -> lws thread */
 } s_args_t;
 
 struct gateway_bus_t {
@@ -25,6 +40,7 @@ typedef struct {
     zsock_t *pipe;
     s_args_t *args;
     bus_client_t *client;
+    uint64_t *events_dropped;
     bool closing;  /* the lws side is going away: free finished calls here */
 } s_thread_t;
 
@@ -83,14 +99,34 @@ void gateway_call_free(gateway_call_t **call_p)
     }
 }
 
-/* Hands a finished call back to the lws thread and wakes it. */
+/* Frees an item left in a mailbox. */
+static void s_item_free(int kind, void *item)
+{
+    if (kind == S_CALL || kind == S_DONE) {
+        gateway_call_t *call = item;
+        gateway_call_free(&call);
+    } else if (kind == S_PUB || kind == S_EVENT) {
+        gateway_event_t *event = item;
+        gateway_event_free(&event);
+    } else
+        free(item);
+}
+
+/* Queues an item for the lws thread, waking it when it may be asleep. Returns 0 or -1 (out
+   of memory: the item was not queued). */
+static int s_up(s_thread_t *self, int kind, void *item)
+{
+    int rc = gateway_mailbox_put(self->args->up, kind, item);
+    if (rc == 1)
+        lws_cancel_service(self->args->context);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Hands a finished call back to the lws thread. */
 static void s_hand_back(s_thread_t *self, gateway_call_t *call)
 {
-    if (self->closing || zsock_send(self->pipe, "sp", "DONE", call) != 0) {
+    if (self->closing || s_up(self, S_DONE, call) != 0)
         gateway_call_free(&call);
-        return;
-    }
-    lws_cancel_service(self->args->context);
 }
 
 /* A call out on the bus: what its reply callback needs. */
@@ -131,14 +167,15 @@ static void s_on_event(bus_client_t *client, const char *topic, size_t topic_siz
     /* the lws side delivered its own events to its own sockets already (gateway_ws) */
     if (header->has_origin && strcmp(header->origin, bus_client_instance(client)) == 0)
         return;
-    gateway_event_t *event = s_event_new(topic, topic_size, header->type, payload, size);
-    if (!event)
-        return;
-    if (zsock_send(self->pipe, "sp", "EVENT", event) != 0) {
-        gateway_event_free(&event);
+    if (gateway_mailbox_size(self->args->up) >= S_EVENTS_QUEUED_MAX) {
+        if ((*self->events_dropped)++ % 10000 == 0)
+            plog_warn("events_dropped", "queued=%d reason=\"the sockets do not keep up\"",
+                      S_EVENTS_QUEUED_MAX);
         return;
     }
-    lws_cancel_service(self->args->context);
+    gateway_event_t *event = s_event_new(topic, topic_size, header->type, payload, size);
+    if (event && s_up(self, S_EVENT, event) != 0)
+        gateway_event_free(&event);
 }
 
 /* A snapshot of the lws side's counters, on its way to the bus thread. */
@@ -148,44 +185,27 @@ typedef struct {
     uint64_t values[32];
 } s_counters_t;
 
-static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+/* One item from the lws thread. */
+static void s_on_item(s_thread_t *self, int kind, void *item)
 {
-    (void)loop;
-    s_thread_t *self = arg;
-    char *command = NULL;
-    gateway_call_t *call = NULL;
-    if (zsock_recv(pipe, "sp", &command, &call) != 0) {
-        free(command);
-        return -1;
-    }
-    int rc = 0;
-    if (command && strcmp(command, "$TERM") == 0)
-        rc = -1;
-    else if (command && strcmp(command, "QUIT") == 0) {
-        /* What is still out is answered "cancelled" and freed here; then the lws side knows
-           nothing more will come up the pipe. */
-        self->closing = true;
-        bus_client_cancel_all(self->client);
-        zsock_send(pipe, "sp", "BYE", NULL);
-        rc = -1;
-    }
-    else if (command && (strcmp(command, "SUB") == 0 || strcmp(command, "UNSUB") == 0) && call) {
-        char *topic = (char *)call; /* a string the lws side allocated */
-        if (command[0] == 'S')
+    if (kind == S_SUB || kind == S_UNSUB) {
+        char *topic = item; /* a string the lws side allocated */
+        if (kind == S_SUB)
             bus_client_subscribe(self->client, topic);
         else
             bus_client_unsubscribe(self->client, topic);
         free(topic);
-    } else if (command && strcmp(command, "COUNTERS") == 0 && call) {
-        s_counters_t *counters = (s_counters_t *)call;
+    } else if (kind == S_COUNTERS) {
+        s_counters_t *counters = item;
         for (size_t i = 0; i < counters->count; i++)
             *bus_client_counter(self->client, counters->names[i]) = counters->values[i];
         free(counters);
-    } else if (command && strcmp(command, "PUB") == 0 && call) {
-        gateway_event_t *event = (gateway_event_t *)call;
+    } else if (kind == S_PUB) {
+        gateway_event_t *event = item;
         bus_client_publish(self->client, event->topic, event->type, event->payload, event->size);
         gateway_event_free(&event);
-    } else if (command && strcmp(command, "CALL") == 0 && call) {
+    } else if (kind == S_CALL) {
+        gateway_call_t *call = item;
         s_pending_t *pending = malloc(sizeof *pending);
         uint64_t id = 0;
         if (pending) {
@@ -202,8 +222,46 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
                      "the gateway holds too many requests; retry later");
             s_hand_back(self, call);
         }
+    } else
+        s_item_free(kind, item);
+}
+
+/* The lws thread queued something: take everything there is. */
+static int s_on_wake(zloop_t *loop, zmq_pollitem_t *poll_item, void *arg)
+{
+    (void)loop;
+    s_thread_t *self = arg;
+    uint64_t count;
+    if (read(poll_item->fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        plog_warn("wake_read_failed", "errno=%d", errno);
+    int kind;
+    void *item;
+    while (gateway_mailbox_take(self->args->down, &kind, &item))
+        s_on_item(self, kind, item);
+    return 0;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop;
+    s_thread_t *self = arg;
+    char *command = zstr_recv(pipe);
+    int rc = 0;
+    if (!command || strcmp(command, "$TERM") == 0)
+        rc = -1;
+    else if (strcmp(command, "QUIT") == 0) {
+        /* What is still out is answered "cancelled" and freed here, and so is what the lws
+           side queued meanwhile; then it knows nothing more will come up. */
+        self->closing = true;
+        bus_client_cancel_all(self->client);
+        int kind;
+        void *item;
+        while (gateway_mailbox_take(self->args->down, &kind, &item))
+            s_item_free(kind, item);
+        zstr_send(pipe, "BYE");
+        rc = -1;
     }
-    free(command);
+    zstr_free(&command);
     return rc;
 }
 
@@ -213,8 +271,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     s_thread_t *self = arg;
     int signal = signals_read(item->fd);
     plog_info("signal", "signal=%d", signal);
-    zsock_send(self->pipe, "sp", "STOP", NULL);
-    lws_cancel_service(self->args->context);
+    s_up(self, S_STOP, NULL);
     return 0;
 }
 
@@ -225,11 +282,15 @@ static void s_actor(zsock_t *pipe, void *arg)
     self.client = bus_client_new(&self.args->config, "gateway");
     zloop_t *loop = zloop_new();
     zmq_pollitem_t signal_item = {.fd = self.args->signal_fd, .events = ZMQ_POLLIN};
-    if (self.client)
+    zmq_pollitem_t wake_item = {.fd = self.args->wake_fd, .events = ZMQ_POLLIN};
+    if (self.client) {
         bus_client_on_event(self.client, s_on_event, &self);
+        self.events_dropped = bus_client_counter(self.client, "events_dropped");
+    }
     if (!self.client || !loop || bus_client_attach(self.client, loop) != 0 ||
         zloop_reader(loop, pipe, s_on_pipe, &self) != 0 ||
-        zloop_poller(loop, &signal_item, s_on_signal, &self) != 0) {
+        zloop_poller(loop, &signal_item, s_on_signal, &self) != 0 ||
+        zloop_poller(loop, &wake_item, s_on_wake, &self) != 0) {
         plog_error("bus_start_failed", NULL);
         zstr_send(pipe, "FAILED");
     } else {
@@ -244,20 +305,53 @@ static void s_actor(zsock_t *pipe, void *arg)
     zloop_destroy(&loop);
 }
 
+/* Wakes the bus thread (something is in `down`). This function can't fail in a way that
+   matters: a full eventfd counter still wakes it. */
+static void s_wake(gateway_bus_t *self)
+{
+    uint64_t one = 1;
+    if (write(self->args.wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        plog_warn("wake_write_failed", "errno=%d", errno);
+}
+
+/* Queues an item for the bus thread. Returns 0, or -1 (out of memory: not queued). */
+static int s_down(gateway_bus_t *self, int kind, void *item)
+{
+    int rc = gateway_mailbox_put(self->args.down, kind, item);
+    if (rc == 1)
+        s_wake(self);
+    return rc < 0 ? -1 : 0;
+}
+
+static void s_free_bus(gateway_bus_t *self)
+{
+    gateway_mailbox_destroy(&self->args.down, s_item_free);
+    gateway_mailbox_destroy(&self->args.up, s_item_free);
+    if (self->args.wake_fd >= 0)
+        close(self->args.wake_fd);
+    free(self);
+}
+
 gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, struct lws_context *context,
                                int signal_fd)
 {
     gateway_bus_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->args = (s_args_t){.config = *config, .context = context, .signal_fd = signal_fd};
+    self->args = (s_args_t){.config = *config, .context = context, .signal_fd = signal_fd,
+                            .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+                            .down = gateway_mailbox_new(), .up = gateway_mailbox_new()};
+    if (self->args.wake_fd < 0 || !self->args.down || !self->args.up) {
+        s_free_bus(self);
+        return NULL;
+    }
     self->actor = zactor_new(s_actor, &self->args);
     char *outcome = self->actor ? zstr_recv(self->actor) : NULL;
     bool ready = outcome && strcmp(outcome, "READY") == 0;
     zstr_free(&outcome);
     if (!ready) {
         zactor_destroy(&self->actor);
-        free(self);
+        s_free_bus(self);
         return NULL;
     }
     return self;
@@ -268,27 +362,14 @@ void gateway_bus_destroy(gateway_bus_t **self_p)
     gateway_bus_t *self = *self_p;
     if (!self)
         return;
-    /* Take back every call the thread hands up until it says BYE, then stop it. */
+    /* The thread answers what is still out and frees what waits for it, then says BYE. */
     zsock_set_rcvtimeo(self->actor, 5000);
-    if (zsock_send(self->actor, "sp", "QUIT", NULL) == 0)
-        while (true) {
-            char *command = NULL;
-            gateway_call_t *call = NULL;
-            if (zsock_recv(self->actor, "sp", &command, &call) != 0)
-                break;
-            bool bye = command && strcmp(command, "BYE") == 0;
-            bool event = command && strcmp(command, "EVENT") == 0;
-            free(command);
-            if (event) {
-                gateway_event_t *dropped = (gateway_event_t *)call;
-                gateway_event_free(&dropped);
-            } else
-                gateway_call_free(&call);
-            if (bye)
-                break;
-        }
+    if (zstr_send(self->actor, "QUIT") == 0) {
+        char *bye = zstr_recv(self->actor);
+        zstr_free(&bye);
+    }
     zactor_destroy(&self->actor);
-    free(self);
+    s_free_bus(self); /* and whatever came up that nobody took */
     *self_p = NULL;
 }
 
@@ -296,7 +377,7 @@ int gateway_bus_call(gateway_bus_t *self, gateway_call_t **call_p)
 {
     gateway_call_t *call = *call_p;
     *call_p = NULL;
-    if (zsock_send(self->actor, "sp", "CALL", call) != 0) {
+    if (s_down(self, S_CALL, call) != 0) {
         gateway_call_free(&call);
         return -1;
     }
@@ -307,18 +388,17 @@ bool gateway_bus_next(gateway_bus_t *self, gateway_call_t **call, gateway_event_
 {
     *call = NULL;
     *event = NULL;
-    while (self->actor && (zsock_events(self->actor) & ZMQ_POLLIN)) {
-        char *command = NULL;
-        void *item = NULL;
-        if (zsock_recv(self->actor, "sp", &command, &item) != 0)
-            return false;
-        if (command && strcmp(command, "STOP") == 0)
+    int kind;
+    void *item;
+    while (gateway_mailbox_take(self->args.up, &kind, &item)) {
+        if (kind == S_STOP)
             self->stop = true;
-        else if (command && strcmp(command, "DONE") == 0 && item)
+        else if (kind == S_DONE)
             *call = item;
-        else if (command && strcmp(command, "EVENT") == 0 && item)
+        else if (kind == S_EVENT)
             *event = item;
-        free(command);
+        else
+            s_item_free(kind, item);
         if (*call || *event)
             return true;
     }
@@ -337,10 +417,10 @@ gateway_call_t *gateway_bus_next_done(gateway_bus_t *self)
     return NULL;
 }
 
-static int s_send_topic(gateway_bus_t *self, const char *command, const char *topic)
+static int s_send_topic(gateway_bus_t *self, int kind, const char *topic)
 {
     char *copy = strdup(topic);
-    if (!copy || zsock_send(self->actor, "sp", command, copy) != 0) {
+    if (!copy || s_down(self, kind, copy) != 0) {
         free(copy);
         return -1;
     }
@@ -349,12 +429,12 @@ static int s_send_topic(gateway_bus_t *self, const char *command, const char *to
 
 int gateway_bus_subscribe(gateway_bus_t *self, const char *topic)
 {
-    return s_send_topic(self, "SUB", topic);
+    return s_send_topic(self, S_SUB, topic);
 }
 
 int gateway_bus_unsubscribe(gateway_bus_t *self, const char *topic)
 {
-    return s_send_topic(self, "UNSUB", topic);
+    return s_send_topic(self, S_UNSUB, topic);
 }
 
 int gateway_bus_counters(gateway_bus_t *self, const char *const *names, const uint64_t *values,
@@ -368,7 +448,7 @@ int gateway_bus_counters(gateway_bus_t *self, const char *const *names, const ui
         counters->values[i] = values[i];
         counters->count++;
     }
-    if (zsock_send(self->actor, "sp", "COUNTERS", counters) != 0) {
+    if (s_down(self, S_COUNTERS, counters) != 0) {
         free(counters);
         return -1;
     }
@@ -379,7 +459,7 @@ int gateway_bus_publish(gateway_bus_t *self, const char *topic, const char *type
                         const uint8_t *payload, size_t size)
 {
     gateway_event_t *event = s_event_new(topic, strlen(topic), type, payload, size);
-    if (!event || zsock_send(self->actor, "sp", "PUB", event) != 0) {
+    if (!event || s_down(self, S_PUB, event) != 0) {
         gateway_event_free(&event);
         return -1;
     }

@@ -2,10 +2,13 @@
 
     libwebsockets runs the gateway's sockets on the main thread with its own event loop; the
     bus client (czmq, zloop) runs here. The lws side hands over calls (a request to a service)
-    and takes back finished ones; each hand-back wakes lws with lws_cancel_service(), so lws
-    sees LWS_CALLBACK_EVENT_WAIT_CANCELLED and drains gateway_bus_next_done(). Calls move by
-    pointer: whoever holds a call owns it. This thread also reads the signal fd and asks lws
-    to stop (gateway_bus_stop_requested).
+    and takes back finished ones and events; the two threads exchange them through unbounded
+    mailboxes (gateway_mailbox.h: a bounded queue each way deadlocked under load), and a
+    batch of hand-backs wakes lws once with lws_cancel_service(), so lws sees
+    LWS_CALLBACK_EVENT_WAIT_CANCELLED and drains gateway_bus_next(). Calls move by pointer:
+    whoever holds a call owns it. This thread also reads the signal fd and asks lws to stop
+    (gateway_bus_stop_requested). Events beyond 200,000 waiting for the lws side are dropped
+    and counted (events_dropped).
 
     Every function here is for the lws thread only. */
 #ifndef GATEWAY_BUS_H
