@@ -36,6 +36,9 @@ const config_option_t gateway_config_options[] = {
     CONFIG_STR_OPTION("PARLEY_APP_NAME", T, app_name, "Parley chat", "the app's name in Jira"),
     CONFIG_STR_OPTION("PARLEY_APP_BASE_URL", T, app_base_url, "http://127.0.0.1:8080",
                       "Parley's public base URL, as Jira reaches the gateway"),
+    CONFIG_STR_OPTION("PARLEY_GATEWAY_STATIC_DIR", T, static_dir, "gateway/static",
+                      "directory of the static files served at / (widget.js, demo.html, "
+                      "agent.html); relative to the working directory; \"\" turns them off"),
     CONFIG_STR_OPTION("PARLEY_LOG_LEVEL", T, log_level, "info", "debug, info, warn or error"),
 };
 #undef T

@@ -21,6 +21,7 @@ typedef struct {
     char app_key[64];              /* Atlassian Connect app key */
     char app_name[64];
     char app_base_url[256];        /* public base URL, in the Connect descriptor */
+    char static_dir[512];          /* static files (widget, demo, agent console); "" = none */
     char log_level[16];
 } gateway_config_t;
 

@@ -1,5 +1,6 @@
 /*  gateway_http.c - see gateway_http.h. */
 #include "gateway_http.h"
+#include "gateway_static.h"
 #include "../common/plog.h"
 #include "../proto/proto.h"
 
@@ -30,6 +31,7 @@ struct gateway_http_t {
     uint64_t next_ticket;
     gateway_http_stats_t stats;
     gateway_ws_t *ws;      /* websockets, borrowed */
+    gateway_static_t *files; /* static files (owned); NULL when off */
     bool stop;
 };
 
@@ -61,6 +63,7 @@ gateway_http_t *gateway_http_new(const gateway_config_t *config, gateway_bus_t *
     self->config = config;
     self->bus = bus;
     self->next_ticket = 1;
+    self->files = gateway_static_new(config->static_dir);
     return self;
 }
 
@@ -68,6 +71,7 @@ void gateway_http_destroy(gateway_http_t **self_p)
 {
     if (self_p && *self_p) {
         zhashx_destroy(&(*self_p)->waiting);
+        gateway_static_destroy(&(*self_p)->files);
         free(*self_p);
         *self_p = NULL;
     }
@@ -227,10 +231,15 @@ static int s_on_request(gateway_http_t *self, struct lws *wsi, s_session_t *sess
             snprintf(session->route, sizeof session->route, "%s", posts[i].route);
             return 0; /* the body follows */
         }
+    bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
     if (get && strcmp(path, "/healthz") == 0)
         s_respond(wsi, session, 200, "text/plain", "ok\n", 3);
     else if (get && strcmp(path, "/atlassian-connect.json") == 0)
         s_descriptor(self, wsi, session);
+    else if (self->files && (get || head)) /* every other GET and HEAD: a file, or 404 */
+        return gateway_static_serve(self->files, wsi, path);
+    else if (self->files && gateway_static_exists(self->files, path))
+        s_respond_error(wsi, session, 405, "method_not_allowed", "use GET or HEAD");
     else
         s_respond_error(wsi, session, 404, "not_found", "no such page");
     return 0;

@@ -5,6 +5,9 @@
       POST /connect/installed       Connect lifecycle  -> jira.inbound route "installed"
       POST /connect/uninstalled     Connect lifecycle  -> jira.inbound route "uninstalled"
       POST /jira/webhook/comment    Jira's comment_created webhook -> route "webhook"
+      GET|HEAD anything else        a static file (gateway_static.h) from
+                                    PARLEY_GATEWAY_STATIC_DIR, or 404; other methods on a
+                                    static file's path are 405
 
     The POST routes are verified by the jira worker, which holds the tenants' secrets: the
     gateway passes the request on (method, path, query, Authorization, body up to

@@ -13,12 +13,20 @@
       parleyctl agent set   --tenant ID --account ACCOUNT --projects KEY[,KEY...]
                             [--schedule "Zone|days HH:MM-HH:MM,..."]
       parleyctl agent show  ID ACCOUNT
+      parleyctl token customer --tenant ID --project KEY --email EMAIL [--name NAME]
+                               [--ttl-s 3600]
+      parleyctl token agent    --tenant ID --account ACCOUNT [--ttl-s 3600]
 
     Secrets never go on the command line (where `ps` would show them): --*-env names an
     environment variable that holds the value. `show` prints JSON with secrets as "set" or
-    "unset". Exit status: 0 done, 1 not found or store error, 2 bad arguments. Store settings
-    come from the environment (see --help). */
+    "unset". `token` prints a signed HS256 JWT for people trying Parley by hand (the demo page,
+    the agent console): a customer's, signed with the project's secret key as the customer's
+    own website would (claims email, displayName, iat, exp; at most an hour), or an agent's,
+    signed with the tenant's Connect shared secret as the Jira panel would (iss = the tenant,
+    sub = the account, iat, exp). Exit status: 0 done, 1 not found, no key to sign with, or
+    store error, 2 bad arguments. Store settings come from the environment (see --help). */
 #include "../common/dynamo.h"
+#include "../common/jwt.h"
 #include "../common/plog.h"
 #include "../common/schedule.h"
 #include "../common/secrets.h"
@@ -30,6 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define S_CUSTOMER_TTL_MAX_S 3600 /* the jira worker refuses customer tokens living longer */
+#define S_AGENT_TTL_MAX_S 86400
 
 typedef struct {
     char table[64];
@@ -376,6 +388,169 @@ static int s_agent(s_ctl_t *ctl, int argc, char **argv)
     return rc == 0 ? 0 : s_store_error("agent set", rc, &error);
 }
 
+/* Prints a token signing claims (taken) with key. Returns 0, or 1 when signing fails. */
+static int s_print_token(json_t *claims, const char *key)
+{
+    char *token = claims ? jwt_sign_hs256(claims, (const uint8_t *)key, strlen(key)) : NULL;
+    json_decref(claims);
+    if (!token) {
+        fprintf(stderr, "parleyctl: token: could not sign (out of memory?)\n");
+        return 1;
+    }
+    printf("%s\n", token);
+    free(token);
+    return 0;
+}
+
+/* True when email looks like an address: something@something, printable, no spaces. */
+static bool s_email_ok(const char *email)
+{
+    const char *at = email ? strchr(email, '@') : NULL;
+    if (!at || at == email || !at[1] || strchr(at + 1, '@') || strlen(email) > 254)
+        return false;
+    for (const char *c = email; *c; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+            return false;
+    return true;
+}
+
+/* parleyctl token customer|agent: see the top of this file. */
+static int s_token(s_ctl_t *ctl, int argc, char **argv)
+{
+    bool customer = argc >= 2 && strcmp(argv[1], "customer") == 0;
+    bool agent = argc >= 2 && strcmp(argv[1], "agent") == 0;
+    if (!customer && !agent)
+        return s_usage("token customer|agent");
+    static struct option options[] = {{"tenant", required_argument, 0, 't'},
+                                      {"project", required_argument, 0, 'p'},
+                                      {"email", required_argument, 0, 'e'},
+                                      {"name", required_argument, 0, 'n'},
+                                      {"account", required_argument, 0, 'a'},
+                                      {"ttl-s", required_argument, 0, 'T'},
+                                      {0, 0, 0, 0}};
+    const char *tenant_id = NULL, *key = NULL, *email = NULL, *name = NULL, *account = NULL,
+               *ttl_text = "3600";
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            tenant_id = optarg;
+            break;
+        case 'p':
+            key = optarg;
+            break;
+        case 'e':
+            email = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'a':
+            account = optarg;
+            break;
+        case 'T':
+            ttl_text = optarg;
+            break;
+        default:
+            return s_usage("unknown option for token");
+        }
+    }
+    if (optind < argc)
+        return s_usage("token takes options only");
+    char tenant_name[TENANT_NAME_MAX + 1], key_name[TENANT_NAME_MAX + 1],
+        account_name[PROTO_NAME_MAX + 1];
+    if (s_name(tenant_name, sizeof tenant_name, tenant_id, "--tenant") != 0)
+        return 2;
+    char *rest = NULL;
+    long long max_ttl = customer ? S_CUSTOMER_TTL_MAX_S : S_AGENT_TTL_MAX_S;
+    long long ttl_s = strtoll(ttl_text, &rest, 10);
+    if (!*ttl_text || *rest || ttl_s < 1 || ttl_s > max_ttl) {
+        fprintf(stderr, "parleyctl: --ttl-s must be 1-%lld seconds for %s tokens\n", max_ttl,
+                customer ? "customer" : "agent");
+        return 2;
+    }
+    json_int_t now = (json_int_t)time(NULL);
+    dynamo_error_t error = {0};
+    if (customer) {
+        if (account)
+            return s_usage("--account is for agent tokens");
+        if (s_name(key_name, sizeof key_name, key, "--project") != 0)
+            return 2;
+        if (!s_email_ok(email))
+            return s_usage("--email must be an e-mail address");
+        if (name && (!*name || strlen(name) > 255))
+            return s_usage("--name must be 1-255 bytes");
+        tenant_project_t project;
+        int rc = tenant_store_get_project(ctl->store, tenant_name, key_name, &project, &error);
+        if (rc == 1) {
+            fprintf(stderr, "parleyctl: no project '%s' in tenant '%s'\n", key_name, tenant_name);
+            return 1;
+        }
+        if (rc != 0)
+            return s_store_error("token customer", rc, &error);
+        if (!project.secret_key) {
+            fprintf(stderr,
+                    "parleyctl: project '%s' of tenant '%s' has no secret key to sign customer "
+                    "tokens with (parleyctl project set ... --secret-key-env VAR)\n",
+                    key_name, tenant_name);
+            tenant_project_clear(&project);
+            return 1;
+        }
+        json_t *claims = json_pack("{s:s}", "email", email);
+        if (claims && name)
+            json_object_set_new(claims, "displayName", json_string(name));
+        if (claims) {
+            json_object_set_new(claims, "iat", json_integer(now));
+            json_object_set_new(claims, "exp", json_integer(now + ttl_s));
+        }
+        rc = s_print_token(claims, project.secret_key);
+        tenant_project_clear(&project);
+        return rc;
+    }
+    if (key || email || name)
+        return s_usage("--project, --email and --name are for customer tokens");
+    if (s_name(account_name, sizeof account_name, account, "--account") != 0)
+        return 2;
+    tenant_t tenant;
+    int rc = tenant_store_get_tenant(ctl->store, tenant_name, &tenant, &error);
+    if (rc == 1) {
+        fprintf(stderr, "parleyctl: no tenant '%s'\n", tenant_name);
+        return 1;
+    }
+    if (rc != 0)
+        return s_store_error("token agent", rc, &error);
+    const char *problem =
+        tenant.uninstalled_at_ms ? "uninstalled Parley"
+        : strcmp(tenant.auth, "connect") != 0
+            ? "is not an Atlassian Connect installation (it uses an API token), and agent "
+              "tokens are signed with a Connect shared secret"
+        : !tenant.shared_secret ? "has no Connect shared secret"
+                                : NULL;
+    if (problem) {
+        fprintf(stderr, "parleyctl: tenant '%s' %s\n", tenant_name, problem);
+        tenant_clear(&tenant);
+        return 1;
+    }
+    tenant_agent_t agent_config;
+    rc = tenant_store_get_agent(ctl->store, tenant_name, account_name, &agent_config, &error);
+    if (rc != 0) {
+        tenant_clear(&tenant);
+        if (rc != 1)
+            return s_store_error("token agent", rc, &error);
+        fprintf(stderr,
+                "parleyctl: no agent '%s' in tenant '%s' (parleyctl agent set ...); the "
+                "gateway would refuse the token\n",
+                account_name, tenant_name);
+        return 1;
+    }
+    rc = s_print_token(json_pack("{s:s, s:s, s:I, s:I}", "iss", tenant_name, "sub", account_name,
+                                 "iat", now, "exp", now + ttl_s),
+                       tenant.shared_secret);
+    tenant_clear(&tenant);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     s_ctl_t ctl = {0};
@@ -386,7 +561,8 @@ int main(int argc, char **argv)
     bool help = argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
     char *no_args[] = {argv[0], help ? "--help" : NULL};
     int rc = config_load(tables, 2, help ? 2 : 1, no_args,
-                         "parleyctl init | tenant set|show | project set|show | agent set|show\n"
+                         "parleyctl init | tenant set|show | project set|show | agent set|show | "
+                         "token customer|agent\n"
                          "(the options of each command are at the top of parleyctl/main.c and "
                          "in the README)");
     if (rc != 0)
@@ -415,6 +591,8 @@ int main(int argc, char **argv)
         rc = s_project(&ctl, argc - 1, argv + 1);
     else if (strcmp(argv[1], "agent") == 0)
         rc = s_agent(&ctl, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "token") == 0)
+        rc = s_token(&ctl, argc - 1, argv + 1);
     else
         rc = s_usage("unknown command");
     tenant_store_destroy(&ctl.store);

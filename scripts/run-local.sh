@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the local stack on loopback - redis-server, dynalite (DynamoDB, emptied at each start, in
 # .run/dynalite), the Jira sandbox, the broker, the gateway and one replica of every worker
-# that exists - with logs to the terminal. Prints the URLs. Ctrl-C (or SIGTERM) stops everything it started, gracefully (each
+# that exists - with logs to the terminal. Seeds the demo tenant and installs Parley in the Jira
+# sandbox as it (scripts/seed-demo.sh), then prints the URLs, among them the demo shop page and
+# the agent console with fresh tokens in their fragments. Ctrl-C (or SIGTERM) stops everything it started, gracefully (each
 # process drains on SIGTERM). A secrets key for the local store is made once in .run/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,8 @@ DYNAMO_PORT=${PARLEY_LOCAL_DYNAMO_PORT:-8010}
 JIRA_PORT=${PARLEY_LOCAL_JIRA_PORT:-8020}
 export PARLEY_GATEWAY_PORT=${PARLEY_GATEWAY_PORT:-8080}
 export PARLEY_APP_BASE_URL=${PARLEY_APP_BASE_URL:-http://127.0.0.1:$PARLEY_GATEWAY_PORT}
+# the widget, the demo page and the agent console (an empty value turns static files off)
+export PARLEY_GATEWAY_STATIC_DIR=${PARLEY_GATEWAY_STATIC_DIR-$PWD/gateway/static}
 export PARLEY_DEMO_JIRA_URL=${PARLEY_DEMO_JIRA_URL:-http://127.0.0.1:$JIRA_PORT}
 export PARLEY_CONNECT_INSTALL_KEYS_URL=${PARLEY_CONNECT_INSTALL_KEYS_URL:-$PARLEY_DEMO_JIRA_URL/_sandbox/connect-install-keys}
 export PARLEY_JIRA_ALLOW_HTTP=${PARLEY_JIRA_ALLOW_HTTP:-1}
@@ -54,8 +58,10 @@ setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly
 setsid node_modules/.bin/dynalite --host 127.0.0.1 --port "$DYNAMO_PORT" --path .run/dynalite \
   --createTableMs 0 & pids+=($!)
 [ -s .run/demo-jira.token ] || openssl rand -hex 16 > .run/demo-jira.token
+# the demo's API user is the Jira account demo-agent, the agent seed-demo.sh configures
 /usr/bin/python3 sandboxes/jira/jira_sandbox.py --port "$JIRA_PORT" \
-  --api-user "agent@demo.parley.local:$(cat .run/demo-jira.token)" >/dev/null & pids+=($!)
+  --api-user "agent@demo.parley.local:$(cat .run/demo-jira.token):demo-agent" >/dev/null \
+  & pids+=($!)
 wait_port "$REDIS_PORT" redis-server
 wait_port "$DYNAMO_PORT" dynalite
 wait_port "$JIRA_PORT" "the Jira sandbox"
@@ -70,6 +76,28 @@ for _ in $(seq 50); do
   curl -sf "http://$PARLEY_BROKER_STATS_ADDRESS/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
+# The demo tenant becomes a Connect installation (agents' tokens are signed with its shared
+# secret) once the gateway serves the descriptor and a jira worker verifies the install hook.
+jira_ready() {
+  curl -sf "http://$PARLEY_BROKER_STATS_ADDRESS/stats" | /usr/bin/python3 -c \
+    'import json, sys; sys.exit(not json.load(sys.stdin)["services"].get("jira", {}).get("replicas"))'
+}
+pages=""
+for _ in $(seq 100); do
+  curl -sf "$PARLEY_APP_BASE_URL/healthz" >/dev/null 2>&1 && jira_ready 2>/dev/null && break
+  sleep 0.1
+done
+if scripts/seed-demo.sh --connect; then
+  customer_token=$("$BIN/parleyctl" token customer --tenant demo --project SUP \
+                     --email ada@example.com --name "Ada Lovelace" --ttl-s 3600) || true
+  agent_token=$("$BIN/parleyctl" token agent --tenant demo --account demo-agent \
+                  --ttl-s 28800) || true
+  pages="
+    customer: $PARLEY_APP_BASE_URL/demo.html#tenant=demo&project=SUP&token=$customer_token
+    agent:    $PARLEY_APP_BASE_URL/agent.html#tenant=demo&token=$agent_token
+              (open both, start a chat on the demo page, join it in the console; the tokens
+              last 1 h and 8 h: new ones with $BIN/parleyctl token customer|agent, see README)"
+fi
 cat <<MSG
 
   Parley is running on loopback.
@@ -81,7 +109,7 @@ cat <<MSG
     redis:    $PARLEY_REDIS_URL
     dynamodb: $PARLEY_DYNAMO_ENDPOINT (dynalite in .run/dynalite; empty at each start)
     admin:    $BIN/parleyctl --help   (PARLEY_SECRETS_KEY is in .run/secrets.key)
-    demo:     tenant demo, project SUP, agent demo-agent (scripts/seed-demo.sh)
+    demo:     tenant demo, project SUP, agent demo-agent (scripts/seed-demo.sh)$pages
     try:      $BIN/parley-probe --requests 1000 --concurrency 50
               $BIN/presence-sim --sockets 100 --duration-ms 5000
   Ctrl-C stops everything.

@@ -95,17 +95,24 @@ class ConnectApps:
 
     # --- lifecycle
 
-    def install(self, descriptor_url, rotate_secret=False):
+    def install(self, descriptor_url, rotate_secret=False, client_key=None):
         """Installs (or re-installs) the app whose descriptor is at descriptor_url and returns
-        the installation with the app's answer. Raises AppError when the descriptor cannot be
-        fetched or is unusable."""
+        the installation with the app's answer. client_key, when given, is the new
+        installation's clientKey instead of a UUID (a local stack can then give its demo
+        tenant a readable id). Raises AppError when the descriptor cannot be fetched or is
+        unusable, or when the app is installed already under another clientKey."""
+        if client_key is not None and not (
+                0 < len(client_key) <= 63 and set(client_key) <= APP_KEY_CHARS):
+            raise AppError("client_key must be 1-63 letters, digits, '-', '.' or '_'")
         with self._install_lock:
             descriptor = self._fetch_descriptor(descriptor_url)
             key = descriptor["key"]
             install = self._store.install(key)
+            if install is not None and client_key not in (None, install["clientKey"]):
+                raise AppError(f"{key} is installed already, with another clientKey")
             if install is None:
                 user = self._store.add_user("app", None, descriptor.get("name") or key)
-                install = {"key": key, "clientKey": str(uuid.uuid4()),
+                install = {"key": key, "clientKey": client_key or str(uuid.uuid4()),
                            "sharedSecret": secrets.token_urlsafe(32),
                            "cloudId": str(uuid.uuid4()), "accountId": user["accountId"]}
             elif rotate_secret:

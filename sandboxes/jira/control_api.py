@@ -267,8 +267,10 @@ class ControlApi:
     def install(self, req):
         body = _json_body(req)
         url = _need(body, "descriptor_url", str)
+        client_key = _need(body, "client_key", str, optional=True)
         try:
-            install = self.sb.apps.install(url, rotate_secret=body.get("rotate_secret") is True)
+            install = self.sb.apps.install(url, rotate_secret=body.get("rotate_secret") is True,
+                                           client_key=client_key)
         except AppError as e:
             raise ControlError(400, str(e)) from None
         return Reply(200, install)

@@ -325,11 +325,13 @@ class JiraSandbox:
     def reset(self, everything=False):
         return self.control("POST", "reset", {"all": everything})
 
-    def install(self, descriptor_url, rotate_secret=False):
-        """Installs a Connect app; returns the installation (key, clientKey, sharedSecret,
-        installed, app_status, ...)."""
-        return self.control("POST", "connect/install", {"descriptor_url": descriptor_url,
-                                                        "rotate_secret": rotate_secret})
+    def install(self, descriptor_url, rotate_secret=False, client_key=None):
+        """Installs a Connect app (as client_key when given, else a UUID); returns the
+        installation (key, clientKey, sharedSecret, installed, app_status, ...)."""
+        body = {"descriptor_url": descriptor_url, "rotate_secret": rotate_secret}
+        if client_key is not None:
+            body["client_key"] = client_key
+        return self.control("POST", "connect/install", body)
 
     def uninstall(self, key):
         return self.control("POST", "connect/uninstall", {"key": key})

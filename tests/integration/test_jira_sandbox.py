@@ -419,6 +419,24 @@ def test_connect_install_sends_a_signed_installed_callback(jira_sandbox, connect
     assert refused.status == 400 and "loopback" in refused.json["error"]
 
 
+def test_connect_install_with_a_chosen_client_key(jira_sandbox, connect_app):
+    bad = jira_sandbox.request("POST", "/_sandbox/connect/install",
+                               {"descriptor_url": connect_app.descriptor_url,
+                                "client_key": "no spaces"})
+    assert bad.status == 400 and "client_key" in bad.json["error"]
+    install = jira_sandbox.install(connect_app.descriptor_url, client_key="demo")
+    assert install["installed"] is True and install["clientKey"] == "demo"
+    [installed] = connect_app.got("/app/installed")
+    assert installed["body"]["clientKey"] == "demo"
+    verify_lifecycle_jwt(jira_sandbox, installed, connect_app, "installed")
+    assert jira_sandbox.install(connect_app.descriptor_url, client_key="demo")["clientKey"] == \
+        "demo"
+    other = jira_sandbox.request("POST", "/_sandbox/connect/install",
+                                 {"descriptor_url": connect_app.descriptor_url,
+                                  "client_key": "other"})
+    assert other.status == 400 and "another clientKey" in other.json["error"]
+
+
 def test_connect_jwt_calls_need_a_valid_token_with_the_right_qsh(jira_sandbox, connect_app):
     install = jira_sandbox.install(connect_app.descriptor_url)
     issue = create_issue(jira_sandbox)
