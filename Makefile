@@ -11,7 +11,7 @@ PKGS     := libczmq libzmq msgpack jansson libcurl hiredis libcrypto
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
-LWS_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null)
+LWS_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null) -lev
 
 LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
 BROKER_SRC := $(wildcard broker/*.c)
@@ -25,6 +25,7 @@ STORE_PROBE_SRC := tests/tools/store_probe.c
 PRESENCE_SIM_SRC := tests/tools/presence_sim.c
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
+RELAY_LWS_SRC := bench/relay/relay_lws.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -33,7 +34,7 @@ BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parl
            $(BUILD)/bin/parley-jira $(BUILD)/bin/parley-gateway $(BUILD)/bin/parleyctl \
            $(BUILD)/bin/parley-probe \
            $(BUILD)/bin/store-probe $(BUILD)/bin/presence-sim $(BUILD)/bin/unit-tests
-BENCHES := $(BUILD)/bin/parley-bench
+BENCHES := $(BUILD)/bin/parley-bench $(BUILD)/bin/parley-relay-lws $(BUILD)/bin/parley-wsload
 
 .PHONY: all deps test run bench sanitize unit fuzz integration clean format
 all: $(BINS)
@@ -89,6 +90,14 @@ $(BUILD)/bin/unit-tests: $(call obj,$(UNIT_SRC)) $(LIB)
 $(BUILD)/bin/parley-bench: $(call obj,$(BENCH_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/parley-relay-lws: $(call obj,$(RELAY_LWS_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LWS_LIBS)
+
+$(BUILD)/bin/parley-wsload: $(call obj,$(wildcard bench/wsload/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ -lcrypto -lpthread -lm
 
 deps:
 	@scripts/deps.sh

@@ -53,6 +53,8 @@ int bench_redis_client(const bench_options_t *options);
 int bench_redis_worker(const bench_options_t *options);
 int bench_jira_client(const bench_options_t *options); /* conversation.message through the broker */
 int bench_http_post(const bench_options_t *options);   /* the same comment POST, straight to Jira */
+/* a stand-in "jira" worker that persists nothing (bench_sink.c); runs until SIGTERM */
+int bench_jira_sink(const bench_options_t *options);
 int bench_ports(int count); /* prints count free TCP ports on 127.0.0.1 */
 /* `cpu`: prints the CPU time the watched processes (and their main threads) have used so far */
 int bench_cpu_sample(const bench_options_t *options);

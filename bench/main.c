@@ -10,6 +10,7 @@
       parley-bench redis-client --redis-port P [--batch N] [--jobs-key KEY] [client options]
       parley-bench jira-client --tenant T --project P [--messages N] [client options]
       parley-bench http-post --endpoint URL --messages N --jobs-key USER:TOKEN
+      parley-bench jira-sink                               answers conversation.message as "jira"
       parley-bench cpu --watch LABEL:PID ...               CPU time used so far (bench_cpu_sample.c)
 
     client options: --inflight N --warmup-ms MS --duration-ms MS --size BYTES --timeout-ms MS
@@ -33,13 +34,14 @@ static const s_role_t s_roles[] = {
     {"zmq-proxy", bench_zmq_proxy},         {"redis-client", bench_redis_client},
     {"redis-worker", bench_redis_worker},   {"cpu", bench_cpu_sample},
     {"jira-client", bench_jira_client},     {"http-post", bench_http_post},
+    {"jira-sink", bench_jira_sink},
 };
 
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: parley-bench ports N | ROLE [options]\n"
                  "roles: broker-client zmq-client zmq-echo zmq-worker zmq-proxy redis-client "
-                 "redis-worker jira-client http-post cpu\n"
+                 "redis-worker jira-client http-post jira-sink cpu\n"
                  "options: --endpoint EP --backend EP --redis-port P --batch N --jobs-key KEY\n"
                  "         --inflight N --warmup-ms MS --duration-ms MS --size BYTES\n"
                  "         --timeout-ms MS --watch LABEL:PID --tenant T --project P\n"

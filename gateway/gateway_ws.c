@@ -978,7 +978,8 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
     if (socket->closing)
         return -1;
     /* as many queued frames as the socket takes now (a bounded number, to be fair to the
-       other sockets); lws buffers the rest of a frame it could not send whole */
+       other sockets); lws buffers the rest of a frame it could not send whole. (Not
+       lws_send_pipe_choked: that is a poll() per frame.) */
     size_t length;
     uint8_t *text;
     for (int n = 0; n < S_WRITES_PER_TURN && (text = gateway_outbox_peek(&socket->outbox, &length));
@@ -987,8 +988,8 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
         gateway_outbox_pop(&socket->outbox);
         if (written < (int)length)
             return -1;
-        if (lws_send_pipe_choked(wsi))
-            break;
+        if (lws_partial_buffered(wsi))
+            break; /* the kernel took part of it: the rest goes when it is writable again */
     }
     if (socket->rx_paused && socket->outbox.count <= (size_t)self->config->outbox_max / 4) {
         socket->rx_paused = false;

@@ -1,12 +1,15 @@
-/*  main.c - parley-gateway: Parley's edge. libwebsockets serves HTTP (and, next, the
-    websockets) on the main thread; the bus thread (gateway_bus) talks to the broker.
-    SIGTERM or SIGINT: stop serving, let the bus thread cancel what is out, exit. */
+/*  main.c - parley-gateway: Parley's edge. libwebsockets serves HTTP and the websockets on
+    the main thread, on a libev loop of ours (epoll: lws's default poll() walks every socket
+    on every turn, which tens of thousands of sockets cannot afford); the bus thread
+    (gateway_bus) talks to the broker. SIGTERM or SIGINT: stop accepting, close the sockets
+    with 1001, let the bus thread cancel what is out, exit. */
 #include "../common/plog.h"
 #include "../common/signals.h"
 #include "gateway_bus.h"
 #include "gateway_config.h"
 #include "gateway_http.h"
 
+#include <ev.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,12 +68,15 @@ int main(int argc, char **argv)
     info.protocols = protocols;
     info.user = http;
     info.vhost_name = "parley";
-    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    void *foreign_loops[1] = {loop};
+    info.foreign_loops = foreign_loops; /* ours: we run it a turn at a time, below */
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_LIBEV;
     info.max_http_header_data = 16384; /* JWTs in Authorization; more closes the connection */
     lws_retry_bo_t keepalive = {.secs_since_valid_ping = (uint16_t)config.ping_s,
                                 .secs_since_valid_hangup = (uint16_t)config.idle_s};
     info.retry_and_idle_policy = &keepalive;
-    struct lws_context *context = http && ws ? lws_create_context(&info) : NULL;
+    struct lws_context *context = http && ws && loop ? lws_create_context(&info) : NULL;
     gateway_bus_t *bus = context ? gateway_bus_new(&config.bus, context, signal_fd) : NULL;
     if (!bus) {
         plog_error("startup_failed", "reason=\"cannot listen on %s:%lld or reach the bus\"",
@@ -82,15 +88,14 @@ int main(int argc, char **argv)
         gateway_ws_start(ws, context);
         plog_info("listening", "address=%s:%lld", config.listen_host,
                   (long long)config.listen_port);
-        while (!gateway_http_stopping(http) && lws_service(context, 0) >= 0)
-            ;
+        while (!gateway_http_stopping(http))
+            ev_run(loop, EVRUN_ONCE);
         /* drain: sockets are told to reconnect elsewhere, and get time to go */
         plog_info("stopping", "sockets=%zu", gateway_ws_count(ws));
         gateway_ws_drain(ws);
         int64_t until = zclock_mono() + config.drain_ms;
-        while (gateway_ws_count(ws) > 0 && zclock_mono() < until &&
-               lws_service(context, 0) >= 0)
-            ;
+        while (gateway_ws_count(ws) > 0 && zclock_mono() < until)
+            ev_run(loop, EVRUN_ONCE);
     }
     gateway_bus_destroy(&bus); /* first: its thread wakes the lws context */
     if (http)
@@ -99,6 +104,8 @@ int main(int argc, char **argv)
         gateway_ws_set_bus(ws, NULL);
     if (context)
         lws_context_destroy(context);
+    if (loop)
+        ev_loop_destroy(loop);
     gateway_http_destroy(&http);
     gateway_ws_destroy(&ws);
     zsys_shutdown();

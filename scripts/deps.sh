@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential pkg-config clang
-  libzmq3-dev libczmq-dev libwebsockets-dev libmsgpack-dev libcurl4-openssl-dev
+  libzmq3-dev libczmq-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev libmsgpack-dev
+  libcurl4-openssl-dev
   libhiredis-dev libjansson-dev libcmocka-dev libssl-dev
   redis-server nodejs npm curl
   python3 python3-pytest python3-zmq python3-msgpack python3-websockets python3-boto3
