@@ -48,6 +48,34 @@ void gateway_outbox_pop(gateway_outbox_t *self)
     free(frame);
 }
 
+size_t gateway_outbox_pack(gateway_outbox_t *self, uint8_t *out, size_t capacity)
+{
+    size_t used = 0;
+    while (self->head) {
+        size_t length = self->head->length;
+        size_t header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+        if (used + header + length > capacity)
+            break;
+        uint8_t *at = out + used;
+        at[0] = 0x81; /* FIN, text */
+        if (length < 126)
+            at[1] = (uint8_t)length;
+        else if (length < 65536) {
+            at[1] = 126;
+            at[2] = (uint8_t)(length >> 8);
+            at[3] = (uint8_t)length;
+        } else {
+            at[1] = 127;
+            for (int i = 0; i < 8; i++)
+                at[2 + i] = (uint8_t)((uint64_t)length >> (56 - 8 * i));
+        }
+        memcpy(at + header, self->head->bytes + LWS_PRE, length);
+        used += header + length;
+        gateway_outbox_pop(self);
+    }
+    return used;
+}
+
 void gateway_outbox_clear(gateway_outbox_t *self)
 {
     while (self->head)

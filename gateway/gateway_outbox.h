@@ -30,6 +30,12 @@ uint8_t *gateway_outbox_peek(gateway_outbox_t *self, size_t *length);
 /* Drops the oldest frame. Does nothing on an empty outbox. */
 void gateway_outbox_pop(gateway_outbox_t *self);
 
+/* Moves the oldest frames, as whole websocket text frames from a server (header, then the
+   text; unmasked), into out while they fit in capacity bytes, so that several go out in one
+   write. Returns the bytes written to out (0 when the oldest frame alone does not fit, or the
+   outbox is empty). This function can't fail. */
+size_t gateway_outbox_pack(gateway_outbox_t *self, uint8_t *out, size_t capacity);
+
 /* Drops every frame. This function can't fail. */
 void gateway_outbox_clear(gateway_outbox_t *self);
 

@@ -15,6 +15,7 @@
 
 #define S_TOPICS_MAX 64      /* topics (conversations, projects) one socket follows */
 #define S_WRITES_PER_TURN 32 /* frames one writable callback may send */
+#define S_BATCH_BYTES 32768  /* frames packed into one write */
 
 typedef enum {
     CALL_HELLO,
@@ -80,6 +81,7 @@ struct gateway_ws_t {
     uint64_t connections, refused_full, frames_in, frames_out, errors_sent, rate_limited,
         slow_consumers, too_large, rx_pauses;
     char instance[PROTO_NAME_MAX + 1];
+    uint8_t batch[LWS_PRE + S_BATCH_BYTES]; /* s_writable packs frames here */
     zhashx_t *sockets;     /* id -> s_socket_t, owns */
     zhashx_t *calls;       /* ticket -> s_pending_t, owns */
     zhashx_t *followers;   /* topic -> zlistx_t of the s_socket_t * following it (borrowed) */
@@ -980,6 +982,17 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
     /* as many queued frames as the socket takes now (a bounded number, to be fair to the
        other sockets); lws buffers the rest of a frame it could not send whole. (Not
        lws_send_pipe_choked: that is a poll() per frame.) */
+    if (socket->outbox.count > 1) {
+        /* several waiting: as whole frames in one write (lws passes raw bytes through) */
+        size_t packed = gateway_outbox_pack(&socket->outbox, self->batch + LWS_PRE,
+                                            S_BATCH_BYTES);
+        if (packed && lws_write(wsi, self->batch + LWS_PRE, packed, LWS_WRITE_RAW) < (int)packed)
+            return -1;
+        if (packed && lws_partial_buffered(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
     size_t length;
     uint8_t *text;
     for (int n = 0; n < S_WRITES_PER_TURN && (text = gateway_outbox_peek(&socket->outbox, &length));
