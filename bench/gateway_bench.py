@@ -29,6 +29,7 @@ import base64
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -269,7 +270,8 @@ def parley(procs, figures):
     def swap_to_sink():
         procs.stop(jira)
         wait_replicas(0)
-        procs.start("jira-sink", [os.path.join(BIN, "parley-bench"), "jira-sink"])
+        procs.start("jira-sink", [os.path.join(BIN, "parley-bench"), "jira-sink"],
+                    env={"PARLEY_WORKER_CAPACITY": "4096"})
         wait_replicas(1)
 
     watch = [("gateway", gateway.pid), ("presence", presence.pid), ("broker", broker.pid)]
@@ -308,6 +310,12 @@ def summarize(name, prefix, steps, best, cpu, figures):
 
 
 def main():
+    # every server and the load generator hold up to IDLE sockets: the hard limit for all
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < IDLE + 500:
+        say(f"the open-file limit ({hard}) is below {IDLE} sockets + 500; set "
+            "PARLEY_BENCH_GW_IDLE lower")
     os.makedirs(LOGS, exist_ok=True)
     for old in os.listdir(LOGS):
         os.remove(os.path.join(LOGS, old))

@@ -38,6 +38,9 @@
 # Then the jira worker: scripts/bench-jira.sh (jira_overhead_p99_ms,
 # jira_msgs_per_s_per_replica; PARLEY_BENCH_JIRA=0 skips it).
 #
+# Then the gateway: bench/gateway_bench.py (idle_socket_bytes, fanout_msgs_per_s and the Node
+# ws and bare lws relays beside it; PARLEY_BENCH_GATEWAY=0 skips it).
+#
 # Settings (environment): PARLEY_BENCH_ROUNDS (5), PARLEY_BENCH_REPLICAS (1),
 # PARLEY_BENCH_CAPACITY (per echo replica; default INFLIGHT, so the broker never queues),
 # PARLEY_BENCH_INFLIGHT (100), PARLEY_BENCH_SIZE (32 data bytes), PARLEY_BENCH_DURATION_MS (3000),
@@ -602,4 +605,13 @@ if ((${PARLEY_BENCH_JIRA:-1})); then
   stop 50 "${store_pids[@]+"${store_pids[@]}"}"
   store_pids=()
   scripts/bench-jira.sh
+fi
+
+# ---- gateway: room fan-out against a Node ws relay and a bare lws relay (bench/gateway_bench.py)
+if ((${PARLEY_BENCH_GATEWAY:-1})); then
+  stop 50 "${pids[@]+"${pids[@]}"}"
+  pids=()
+  stop 50 "${store_pids[@]+"${store_pids[@]}"}"
+  store_pids=()
+  /usr/bin/python3 bench/gateway_bench.py
 fi
