@@ -44,11 +44,13 @@ typedef struct {
 
 /* One websocket. Kept small: a gateway holds tens of thousands of them, mostly idle, so
    everything that only some sockets need is allocated when they need it. */
-typedef struct {
+typedef struct s_socket_t_ {
     uint64_t id;
     struct lws *wsi;
     bool authenticated, closing, going_away;
     bool rx_paused;          /* its frames are not read until its outbox has drained */
+    bool dirty;              /* in the gateway's dirty list: frames to write at the flush */
+    struct s_socket_t_ *next_dirty;
     double tokens;           /* rate limit: frames the client may still send now */
     int64_t refilled_ms;
     int64_t typed_ms;        /* last typing event published (at most one a second) */
@@ -85,6 +87,7 @@ struct gateway_ws_t {
     zhashx_t *sockets;     /* id -> s_socket_t, owns */
     zhashx_t *calls;       /* ticket -> s_pending_t, owns */
     zhashx_t *followers;   /* topic -> zlistx_t of the s_socket_t * following it (borrowed) */
+    s_socket_t *dirty;     /* sockets with frames queued since the last flush (borrowed) */
     uint64_t next_id, next_ticket;
 };
 
@@ -233,7 +236,11 @@ static void s_send_text(gateway_ws_t *self, s_socket_t *socket, const char *text
         self->rx_pauses++;
         lws_rx_flow_control(socket->wsi, 0);
     }
-    lws_callback_on_writable(socket->wsi);
+    if (!socket->dirty) {
+        socket->dirty = true;
+        socket->next_dirty = self->dirty;
+        self->dirty = socket;
+    }
 }
 
 /* Queues frame (a JSON object, taken) for socket. */
@@ -969,6 +976,8 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
                   gateway_frame_of_event(event->type, event->payload, event->size), NULL);
 }
 
+static int s_write(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket);
+
 static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
 {
     (void)self;
@@ -979,19 +988,26 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
     }
     if (socket->closing)
         return -1;
-    /* as many queued frames as the socket takes now (a bounded number, to be fair to the
-       other sockets); lws buffers the rest of a frame it could not send whole. (Not
-       lws_send_pipe_choked: that is a poll() per frame.) */
+    if (s_write(self, wsi, socket) != 0)
+        return -1;
+    if (socket->outbox.count || socket->going_away)
+        lws_callback_on_writable(wsi); /* more, or the close frame after the last one */
+    return 0;
+}
+
+/* Writes what the socket's outbox holds now (a bounded number of frames, to be fair to the
+   other sockets); lws buffers the rest of a frame the kernel did not take whole. Returns 0,
+   or -1 when the connection failed. (Not lws_send_pipe_choked: that is a poll() per call.) */
+static int s_write(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
+{
     if (socket->outbox.count > 1) {
         /* several waiting: as whole frames in one write (lws passes raw bytes through) */
         size_t packed = gateway_outbox_pack(&socket->outbox, self->batch + LWS_PRE,
                                             S_BATCH_BYTES);
         if (packed && lws_write(wsi, self->batch + LWS_PRE, packed, LWS_WRITE_RAW) < (int)packed)
             return -1;
-        if (packed && lws_partial_buffered(wsi)) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
+        if (packed && lws_partial_buffered(wsi))
+            return 0; /* the rest when the kernel takes more */
     }
     size_t length;
     uint8_t *text;
@@ -1008,9 +1024,29 @@ static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
         socket->rx_paused = false;
         lws_rx_flow_control(wsi, 1);
     }
-    if (socket->outbox.count || socket->going_away)
-        lws_callback_on_writable(wsi); /* more, or the close frame after the last one */
     return 0;
+}
+
+void gateway_ws_flush(gateway_ws_t *self)
+{
+    while (self->dirty) {
+        s_socket_t *socket = self->dirty;
+        self->dirty = socket->next_dirty;
+        socket->dirty = false;
+        socket->next_dirty = NULL;
+        if (socket->closing)
+            continue;
+        /* straight out when nothing of this socket is still in lws's hands: no writable
+           round trip (two epoll_ctl and a loop turn) per frame */
+        if (!socket->going_away && !lws_partial_buffered(socket->wsi) &&
+            s_write(self, socket->wsi, socket) != 0) {
+            socket->closing = true;
+            lws_set_timeout(socket->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        if (socket->outbox.count || socket->going_away)
+            lws_callback_on_writable(socket->wsi);
+    }
 }
 
 int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_reasons reason,
@@ -1090,6 +1126,13 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return socket ? s_writable(self, wsi, socket) : -1;
     case LWS_CALLBACK_CLOSED:
+        if (socket && socket->dirty) {
+            s_socket_t **at = &self->dirty;
+            while (*at && *at != socket)
+                at = &(*at)->next_dirty;
+            if (*at)
+                *at = socket->next_dirty;
+        }
         if (socket) {
             s_presence_close(self, socket);
             s_unfollow_all(self, socket);

@@ -40,6 +40,12 @@ void gateway_ws_drain(gateway_ws_t *self);
 /* Open websockets. */
 size_t gateway_ws_count(const gateway_ws_t *self);
 
+/* Writes the frames queued since the last flush: straight to the sockets that can take them
+   (several frames in one write), through a writable callback for the others. Call it once
+   per turn of the event loop, after lws has handled what the turn brought: the frames a turn
+   queued for one socket then leave in one write. */
+void gateway_ws_flush(gateway_ws_t *self);
+
 /* A finished call this module made, and an event from the broker. Both are taken. */
 void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call);
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event);

@@ -88,14 +88,18 @@ int main(int argc, char **argv)
         gateway_ws_start(ws, context);
         plog_info("listening", "address=%s:%lld", config.listen_host,
                   (long long)config.listen_port);
-        while (!gateway_http_stopping(http))
+        while (!gateway_http_stopping(http)) {
             ev_run(loop, EVRUN_ONCE);
+            gateway_ws_flush(ws);
+        }
         /* drain: sockets are told to reconnect elsewhere, and get time to go */
         plog_info("stopping", "sockets=%zu", gateway_ws_count(ws));
         gateway_ws_drain(ws);
         int64_t until = zclock_mono() + config.drain_ms;
-        while (gateway_ws_count(ws) > 0 && zclock_mono() < until)
+        while (gateway_ws_count(ws) > 0 && zclock_mono() < until) {
             ev_run(loop, EVRUN_ONCE);
+            gateway_ws_flush(ws);
+        }
     }
     gateway_bus_destroy(&bus); /* first: its thread wakes the lws context */
     if (http)
