@@ -254,6 +254,7 @@ def parley(procs, figures):
     per_socket, ready = run_idle(procs, "parley", gateway.pid, ports["gateway"], "parley", auth)
     figures["idle_socket_bytes"] = round(per_socket)
     figures["idle_sockets"] = ready
+    time.sleep(5)  # presence closes the idle sockets meanwhile: not the fan-out's cost
 
     def replicas():
         stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{ports['stats']}/stats",

@@ -180,8 +180,9 @@ static int s_step(s_run_t *self, double rate, s_step_t *step)
                 rate, s->unsendable, s->foreign);
     if (!step->pass) {
         /* an overloaded server still holds a backlog: let it drain before the next step,
-           or that step measures this one's queue (twice the worst latency seen, 1 to 30 s) */
-        int64_t settle_ms = 2 * (int64_t)(s->latency.max_us / 1000) + 1000;
+           or that step measures this one's queue (three times the worst latency seen plus
+           2 s, at most 30 s) */
+        int64_t settle_ms = 3 * (int64_t)(s->latency.max_us / 1000) + 2000;
         if (settle_ms > 30000)
             settle_ms = 30000;
         struct timespec pause = {settle_ms / 1000, (settle_ms % 1000) * 1000000};
