@@ -1,9 +1,10 @@
-/*  gateway_ws.c - see gateway_ws.h. Sockets live in `sockets` (id -> socket, owning); calls
-    out on the bus are remembered in `calls` (ticket -> what to do with the answer), so an
-    answer for a socket that closed meanwhile finds nothing and is dropped. */
-#include "gateway_ws.h"
+/*  gateway_ws.c - see gateway_ws.h: the client protocol's frames and the answers and events
+    that concern them (writing frames: gateway_ws_writer.c; presence: gateway_ws_presence.c).
+    Sockets live in `sockets` (id -> socket, owning); calls out on the bus are remembered in
+    `calls` (ticket -> what to do with the answer), so an answer for a socket that closed
+    meanwhile finds nothing and is dropped. */
 #include "gateway_frames.h"
-#include "gateway_outbox.h"
+#include "gateway_ws_internal.h"
 #include "../common/plog.h"
 #include "../proto/proto.h"
 
@@ -12,84 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define S_TOPICS_MAX 64      /* topics (conversations, projects) one socket follows */
-#define S_WRITES_PER_TURN 32 /* frames one writable callback may send */
-#define S_BATCH_BYTES 32768  /* frames packed into one write */
-
-typedef enum {
-    CALL_HELLO,
-    CALL_START,
-    CALL_MESSAGE,
-    CALL_PRESENCE,
-    CALL_AVAILABILITY,
-    CALL_TRANSCRIPT
-} s_call_kind_t;
-
-typedef struct {
-    uint64_t socket;
-    s_call_kind_t kind;
-    char id[PROTO_NAME_MAX + 1];    /* the client's id of what it asked for */
-    char after[PROTO_NAME_MAX + 1]; /* conversation.start: resume after this comment */
-} s_pending_t;
-
-/* A conversation being resumed: while its transcript (after comment `after`) is read from
-   Jira, live frames of it wait in `held`, and go out after it, minus those the transcript
-   already carried. */
-typedef struct {
-    char issue[PROTO_NAME_MAX + 1];
-    char after[PROTO_NAME_MAX + 1];
-    zlistx_t *held; /* json_t * frames, owned */
-} s_resume_t;
-
-/* One websocket. Kept small: a gateway holds tens of thousands of them, mostly idle, so
-   everything that only some sockets need is allocated when they need it. */
-typedef struct s_socket_t_ {
-    uint64_t id;
-    struct lws *wsi;
-    bool authenticated, closing, going_away;
-    bool rx_paused;          /* its frames are not read until its outbox has drained */
-    bool dirty;              /* in the gateway's dirty list: frames to write at the flush */
-    struct s_socket_t_ *next_dirty;
-    double tokens;           /* rate limit: frames the client may still send now */
-    int64_t refilled_ms;
-    int64_t typed_ms;        /* last typing event published (at most one a second) */
-    s_resume_t *resume;      /* owned; NULL unless a resume is under way */
-    char kind[16];
-    char tenant[PROTO_NAME_MAX + 1], project[PROTO_NAME_MAX + 1];
-    char account[PROTO_NAME_MAX + 1];
-    char *display_name;      /* owned; NULL when none */
-    char (*projects)[PROTO_NAME_MAX + 1]; /* owned: the projects an agent serves */
-    uint32_t project_count;
-    char **topics;           /* owned strings: the topics this socket follows */
-    uint32_t topic_count, topic_capacity;
-    uint8_t *rx;             /* a frame arriving in pieces, owned; NULL otherwise */
-    size_t rx_size;
-    gateway_outbox_t outbox; /* frames to send */
-} s_socket_t;
-
-/* lws's per-session data: just the socket's id. */
-typedef struct {
-    uint64_t socket;
-} s_session_t;
-
-struct gateway_ws_t {
-    const gateway_config_t *config;
-    bool draining;
-    gateway_bus_t *bus;
-    struct lws_context *context;
-    lws_sorted_usec_list_t heartbeat; /* presence heartbeats timer */
-    lws_sorted_usec_list_t counters_timer; /* counters to the bus thread, every second */
-    uint64_t connections, refused_full, frames_in, frames_out, errors_sent, rate_limited,
-        slow_consumers, too_large, rx_pauses;
-    char instance[PROTO_NAME_MAX + 1];
-    uint8_t batch[LWS_PRE + S_BATCH_BYTES]; /* s_writable packs frames here */
-    zhashx_t *sockets;     /* id -> s_socket_t, owns */
-    zhashx_t *calls;       /* ticket -> s_pending_t, owns */
-    zhashx_t *followers;   /* topic -> zlistx_t of the s_socket_t * following it (borrowed) */
-    s_socket_t *dirty;     /* sockets with frames queued since the last flush (borrowed) */
-    uint64_t next_id, next_ticket;
-};
 
 static size_t s_u64_hash(const void *key)
 {
@@ -123,7 +46,7 @@ static void s_json_free(void **item)
     *item = NULL;
 }
 
-static void s_resume_free(s_resume_t **resume_p)
+static void s_resume_free(gw_resume_t **resume_p)
 {
     if (*resume_p) {
         zlistx_destroy(&(*resume_p)->held);
@@ -134,7 +57,7 @@ static void s_resume_free(s_resume_t **resume_p)
 
 static void s_socket_free(void **item)
 {
-    s_socket_t *socket = *item;
+    gw_socket_t *socket = *item;
     if (socket) {
         s_resume_free(&socket->resume);
         gateway_outbox_clear(&socket->outbox);
@@ -203,74 +126,19 @@ void gateway_ws_set_bus(gateway_ws_t *self, gateway_bus_t *bus)
 
 size_t gateway_ws_session_size(void)
 {
-    return sizeof(s_session_t);
+    return sizeof(gw_session_t);
 }
 
-/* Queues length bytes of text (copied) for socket as one text frame. */
-static void s_send_text(gateway_ws_t *self, s_socket_t *socket, const char *text, size_t length)
-{
-    if (socket->closing)
-        return; /* being cut off: nothing more goes out */
-    self->frames_out++;
-    if (gateway_outbox_push(&socket->outbox, text, length) != 0)
-        plog_warn("frame_dropped", "socket=%llu reason=\"out of memory\"",
-                  (unsigned long long)socket->id);
-    if (socket->outbox.count > (size_t)self->config->outbox_max) {
-        /* a slow consumer: cut off now rather than buffered without bound. It may never be
-           writable again, so the close cannot wait for that: lws closes it on its next turn
-           (with a 1008 close frame if the socket still takes one) */
-        socket->closing = true;
-        self->slow_consumers++;
-        plog_warn("slow_consumer", "socket=%llu frames=%zu", (unsigned long long)socket->id,
-                  socket->outbox.count);
-        gateway_outbox_clear(&socket->outbox);
-        lws_close_reason(socket->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                         (unsigned char *)"too slow", 8);
-        lws_set_timeout(socket->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        return;
-    }
-    if (!socket->rx_paused && socket->outbox.count >= (size_t)self->config->outbox_max / 2) {
-        /* answers pile up faster than they go out: read no more of this client's frames
-           until they have (TCP pushes back on a client that sends without reading) */
-        socket->rx_paused = true;
-        self->rx_pauses++;
-        lws_rx_flow_control(socket->wsi, 0);
-    }
-    if (!socket->dirty) {
-        socket->dirty = true;
-        socket->next_dirty = self->dirty;
-        self->dirty = socket;
-    }
-}
 
-/* Queues frame (a JSON object, taken) for socket. */
-static void s_send(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
-{
-    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-    json_decref(frame);
-    if (text)
-        s_send_text(self, socket, text, strlen(text));
-    free(text);
-}
 
-static void s_error(gateway_ws_t *self, s_socket_t *socket, const char *code,
-                    const char *message, const char *id)
-{
-    json_t *frame = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message",
-                              message);
-    self->errors_sent++;
-    if (frame && id)
-        json_object_set_new(frame, "id", json_string(id));
-    s_send(self, socket, frame);
-}
 
 /* Makes socket follow topic (subscribing the gateway when it is the first). */
-static void s_follow(gateway_ws_t *self, s_socket_t *socket, const char *topic)
+static void s_follow(gateway_ws_t *self, gw_socket_t *socket, const char *topic)
 {
     for (uint32_t i = 0; i < socket->topic_count; i++)
         if (strcmp(socket->topics[i], topic) == 0)
             return;
-    if (socket->topic_count == S_TOPICS_MAX)
+    if (socket->topic_count == GW_TOPICS_MAX)
         return;
     if (socket->topic_count == socket->topic_capacity) {
         uint32_t capacity = socket->topic_capacity ? 2 * socket->topic_capacity : 2;
@@ -296,7 +164,7 @@ static void s_follow(gateway_ws_t *self, s_socket_t *socket, const char *topic)
 }
 
 /* Drops every topic socket follows (unsubscribing the gateway from those nobody follows). */
-static void s_unfollow_all(gateway_ws_t *self, s_socket_t *socket)
+static void s_unfollow_all(gateway_ws_t *self, gw_socket_t *socket)
 {
     for (uint32_t i = 0; i < socket->topic_count; i++) {
         zlistx_t *list = zhashx_lookup(self->followers, socket->topics[i]);
@@ -315,154 +183,46 @@ static void s_unfollow_all(gateway_ws_t *self, s_socket_t *socket)
 /* Sends a request on behalf of socket; the answer comes to gateway_ws_deliver. Returns what
    is remembered of it (owned by self->calls until the answer), or NULL after telling the
    client why it could not be sent. */
-static s_pending_t *s_call(gateway_ws_t *self, s_socket_t *socket, s_call_kind_t kind,
+static gw_pending_t *s_call(gateway_ws_t *self, gw_socket_t *socket, gw_call_kind_t kind,
                            const char *id, const char *type, const proto_buffer_t *payload,
                            const char *order_key)
 {
     gateway_call_t *call = gateway_call_new("jira", type, payload->data, payload->size,
                                             (uint32_t)self->config->request_timeout_ms);
-    s_pending_t *pending = calloc(1, sizeof *pending);
+    gw_pending_t *pending = calloc(1, sizeof *pending);
     if (!call || !pending) {
         gateway_call_free(&call);
         free(pending);
-        s_error(self, socket, "internal", "out of memory", id);
+        gw_error(self, socket, "internal", "out of memory", id);
         return NULL;
     }
     call->owner = GATEWAY_OWNER_WS;
     call->ticket = self->next_ticket++;
     if (order_key)
         proto_name_set(call->order_key, order_key);
-    *pending = (s_pending_t){.socket = socket->id, .kind = kind};
+    *pending = (gw_pending_t){.socket = socket->id, .kind = kind};
     snprintf(pending->id, sizeof pending->id, "%s", id ? id : "");
     uint64_t ticket = call->ticket;
     zhashx_insert(self->calls, (void *)(uintptr_t)ticket, pending);
     if (gateway_bus_call(self->bus, &call) != 0) {
         zhashx_delete(self->calls, (void *)(uintptr_t)ticket);
-        s_error(self, socket, "unavailable", "the bus is not reachable", id);
+        gw_error(self, socket, "unavailable", "the bus is not reachable", id);
         return NULL;
     }
     return pending;
 }
 
-/* The socket's name for presence: unique across gateways. */
-static void s_socket_name(const gateway_ws_t *self, const s_socket_t *socket, char *out,
-                          size_t size)
-{
-    snprintf(out, size, "%.40s-%llu", self->instance, (unsigned long long)socket->id);
-}
 
-static void s_presence_call(gateway_ws_t *self, s_socket_t *socket, const char *type,
-                            const proto_buffer_t *payload, s_call_kind_t kind)
-{
-    gateway_call_t *call = gateway_call_new("presence", type, payload->data, payload->size,
-                                            (uint32_t)self->config->request_timeout_ms);
-    s_pending_t *pending = call ? calloc(1, sizeof *pending) : NULL;
-    if (!pending) {
-        gateway_call_free(&call);
-        return;
-    }
-    call->owner = GATEWAY_OWNER_WS;
-    call->ticket = self->next_ticket++;
-    *pending = (s_pending_t){.socket = socket ? socket->id : 0, .kind = kind};
-    zhashx_insert(self->calls, (void *)(uintptr_t)call->ticket, pending);
-    gateway_bus_call(self->bus, &call);
-}
 
-/* Tells presence the socket is open (agents: online in their projects). */
-static void s_presence_open(gateway_ws_t *self, s_socket_t *socket)
-{
-    proto_presence_open_t open = {.has_account = true,
-                                  .has_projects = socket->project_count > 0,
-                                  .projects_count = socket->project_count};
-    proto_name_set(open.tenant, socket->tenant);
-    s_socket_name(self, socket, open.socket, sizeof open.socket);
-    proto_name_set(open.gateway, self->instance);
-    proto_name_set(open.kind, socket->kind);
-    proto_name_set(open.account, socket->account);
-    for (uint32_t i = 0; i < socket->project_count; i++)
-        memcpy(open.projects[i], socket->projects[i], sizeof open.projects[i]);
-    proto_buffer_t encoded;
-    proto_buffer_init(&encoded);
-    if (proto_presence_open_encode(&open, &encoded) == 0)
-        s_presence_call(self, socket, "presence.open", &encoded, CALL_PRESENCE);
-    proto_buffer_release(&encoded);
-}
 
-static void s_presence_close(gateway_ws_t *self, s_socket_t *socket)
-{
-    if (!self->bus || !socket->authenticated)
-        return;
-    proto_presence_close_t close_request;
-    proto_name_set(close_request.tenant, socket->tenant);
-    s_socket_name(self, socket, close_request.socket, sizeof close_request.socket);
-    proto_name_set(close_request.gateway, self->instance);
-    proto_buffer_t encoded;
-    proto_buffer_init(&encoded);
-    if (proto_presence_close_encode(&close_request, &encoded) == 0)
-        s_presence_call(self, NULL, "presence.close", &encoded, CALL_PRESENCE);
-    proto_buffer_release(&encoded);
-}
 
-/* Asks presence whether anyone is there for the customer's project. */
-static void s_availability(gateway_ws_t *self, s_socket_t *socket)
-{
-    proto_presence_availability_request_t ask = {0};
-    proto_name_set(ask.tenant, socket->tenant);
-    proto_name_set(ask.project, socket->project);
-    proto_buffer_t encoded;
-    proto_buffer_init(&encoded);
-    if (proto_presence_availability_request_encode(&ask, &encoded) == 0)
-        s_presence_call(self, socket, "presence.availability", &encoded, CALL_AVAILABILITY);
-    proto_buffer_release(&encoded);
-}
 
-/* Sends one presence.heartbeat (beat is reset after). */
-static void s_heartbeat_send(gateway_ws_t *self, proto_presence_heartbeat_t *beat)
-{
-    proto_buffer_t encoded;
-    proto_buffer_init(&encoded);
-    if (proto_presence_heartbeat_encode(beat, &encoded) == 0)
-        s_presence_call(self, NULL, "presence.heartbeat", &encoded, CALL_PRESENCE);
-    proto_buffer_release(&encoded);
-    beat->sockets_count = 0;
-}
 
-/* Sends every open socket's last seen to presence: per tenant, in batches. */
-static void s_on_heartbeat_timer(lws_sorted_usec_list_t *sul)
-{
-    gateway_ws_t *self = lws_container_of(sul, gateway_ws_t, heartbeat);
-    proto_presence_heartbeat_t *beat = calloc(1, sizeof *beat);
-    zhashx_t *tenants = zhashx_new();
-    for (s_socket_t *s = zhashx_first(self->sockets); tenants && s;
-         s = zhashx_next(self->sockets))
-        if (s->authenticated)
-            zhashx_update(tenants, s->tenant, (void *)1);
-    for (void *v = tenants ? zhashx_first(tenants) : NULL; beat && v; v = zhashx_next(tenants)) {
-        const char *tenant = zhashx_cursor(tenants);
-        memset(beat, 0, sizeof *beat);
-        proto_name_set(beat->tenant, tenant);
-        proto_name_set(beat->gateway, self->instance);
-        for (s_socket_t *s = zhashx_first(self->sockets); s; s = zhashx_next(self->sockets)) {
-            if (!s->authenticated || strcmp(s->tenant, tenant) != 0)
-                continue;
-            s_socket_name(self, s, beat->sockets[beat->sockets_count], sizeof beat->sockets[0]);
-            if (++beat->sockets_count == PROTO_SOCKETS_MAX)
-                s_heartbeat_send(self, beat);
-        }
-        if (beat->sockets_count)
-            s_heartbeat_send(self, beat);
-    }
-    zhashx_destroy(&tenants);
-    free(beat);
-    if (self->context)
-        lws_sul_schedule(self->context, 0, &self->heartbeat, s_on_heartbeat_timer,
-                         self->config->presence_heartbeat_ms * LWS_US_PER_MS);
-}
 
 void gateway_ws_drain(gateway_ws_t *self)
 {
     self->draining = true;
-    for (s_socket_t *socket = zhashx_first(self->sockets); socket;
+    for (gw_socket_t *socket = zhashx_first(self->sockets); socket;
          socket = zhashx_next(self->sockets)) {
         socket->going_away = true;
         lws_callback_on_writable(socket->wsi);
@@ -498,19 +258,19 @@ void gateway_ws_start(gateway_ws_t *self, struct lws_context *context)
     self->context = context;
     lws_sul_schedule(context, 0, &self->counters_timer, s_on_counters_timer,
                      1000 * LWS_US_PER_MS);
-    lws_sul_schedule(context, 0, &self->heartbeat, s_on_heartbeat_timer,
+    lws_sul_schedule(context, 0, &self->heartbeat, gw_on_heartbeat_timer,
                      self->config->presence_heartbeat_ms * LWS_US_PER_MS);
 }
 
 /* True when frame's text is a string longer than a message may be (answered with its own
    error: "missing" would mislead). */
-static bool s_text_too_long(gateway_ws_t *self, s_socket_t *socket, json_t *frame,
+static bool s_text_too_long(gateway_ws_t *self, gw_socket_t *socket, json_t *frame,
                             const char *id)
 {
     const char *text = json_string_value(json_object_get(frame, "text"));
     if (!text || strlen(text) <= PROTO_MESSAGE_TEXT_MAX)
         return false;
-    s_error(self, socket, "too_long", "text is longer than 32767 bytes (Jira's limit)", id);
+    gw_error(self, socket, "too_long", "text is longer than 32767 bytes (Jira's limit)", id);
     return true;
 }
 
@@ -520,21 +280,21 @@ static const char *s_string(json_t *frame, const char *name, size_t max)
     return value && *value && strlen(value) <= max ? value : NULL;
 }
 
-static void s_on_hello(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+static void s_on_hello(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
 {
     const char *tenant = s_string(frame, "tenant", PROTO_NAME_MAX);
     const char *project = s_string(frame, "project", PROTO_NAME_MAX);
     const char *kind = s_string(frame, "kind", 16);
     const char *token = s_string(frame, "token", 8192);
     if (socket->authenticated) {
-        s_error(self, socket, "bad_frame", "already authenticated", NULL);
+        gw_error(self, socket, "bad_frame", "already authenticated", NULL);
         return;
     }
     /* no token: an anonymous visitor, when the project allows it (the jira worker decides) */
     if (!tenant || !kind || !proto_name_valid(tenant, strlen(tenant)) ||
         (project && !proto_name_valid(project, strlen(project))) ||
         (json_object_get(frame, "token") && !token)) {
-        s_error(self, socket, "bad_frame", "hello needs tenant, kind and token", NULL);
+        gw_error(self, socket, "bad_frame", "hello needs tenant, kind and token", NULL);
         return;
     }
     proto_session_authenticate_t ask = {.has_token = token != NULL, .token = token,
@@ -554,14 +314,14 @@ static void s_on_hello(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
 }
 
 /* Reads what the socket missed in issue after comment `after` ("0": everything) from Jira;
-   the frames go out before anything live (see s_resume_t). */
-static void s_resume(gateway_ws_t *self, s_socket_t *socket, const char *issue,
+   the frames go out before anything live (see gw_resume_t). */
+static void s_resume(gateway_ws_t *self, gw_socket_t *socket, const char *issue,
                      const char *after)
 {
-    s_resume_t *resume = calloc(1, sizeof *resume);
+    gw_resume_t *resume = calloc(1, sizeof *resume);
     if (!resume || !(resume->held = zlistx_new())) {
         free(resume);
-        s_error(self, socket, "internal", "out of memory", issue);
+        gw_error(self, socket, "internal", "out of memory", issue);
         return;
     }
     zlistx_set_destructor(resume->held, s_json_free);
@@ -588,18 +348,18 @@ static const char *s_after(json_t *frame)
     return after;
 }
 
-static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+static void s_on_start(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
 {
     const char *id = s_string(frame, "id", PROTO_NAME_MAX);
     const char *text = s_string(frame, "text", PROTO_MESSAGE_TEXT_MAX);
     if (s_text_too_long(self, socket, frame, id))
         return;
     if (strcmp(socket->kind, "customer") != 0 || !socket->project[0]) {
-        s_error(self, socket, "forbidden", "only a customer starts a conversation", id);
+        gw_error(self, socket, "forbidden", "only a customer starts a conversation", id);
         return;
     }
     if (!id || !text || !proto_name_valid(id, strlen(id))) {
-        s_error(self, socket, "bad_frame", "conversation.start needs id and text", id);
+        gw_error(self, socket, "bad_frame", "conversation.start needs id and text", id);
         return;
     }
     proto_conversation_start_t start = {.first_message = text,
@@ -620,7 +380,7 @@ static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
         snprintf(start.conversation + 1 + 2 * i, 3, "%02x", digest[i]);
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
-    s_pending_t *pending =
+    gw_pending_t *pending =
         proto_conversation_start_encode(&start, &encoded) == 0
             ? s_call(self, socket, CALL_START, id, "conversation.start", &encoded, NULL)
             : NULL;
@@ -633,7 +393,7 @@ static void s_on_start(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
 /* Pushes frame (taken), the client form of an event of type on topic, to the sockets
    following topic, except `origin` (the socket it came from, or NULL). */
 static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type, json_t *frame,
-                      const s_socket_t *origin)
+                      const gw_socket_t *origin)
 {
     zlistx_t *list = frame ? zhashx_lookup(self->followers, topic) : NULL;
     if (!list) {
@@ -648,7 +408,7 @@ static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type, j
     const char *issue = json_string_value(json_object_get(frame, "issue"));
     char *text = json_dumps(frame, JSON_COMPACT); /* once, for every follower */
     size_t length = text ? strlen(text) : 0;
-    for (s_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
+    for (gw_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
         if (agents_only && strcmp(socket->kind, "agent") != 0)
             continue;
         if (socket == origin || (typist && strcmp(socket->account, typist) == 0))
@@ -656,14 +416,14 @@ static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type, j
         if (socket->resume && issue && strcmp(issue, socket->resume->issue) == 0)
             zlistx_add_end(socket->resume->held, json_deep_copy(frame));
         else if (text)
-            s_send_text(self, socket, text, length);
+            gw_send_text(self, socket, text, length);
     }
     free(text);
     json_decref(frame);
 }
 
 /* True when socket may read and write in conversation issue. */
-static bool s_may_see(const s_socket_t *socket, const char *issue)
+static bool s_may_see(const gw_socket_t *socket, const char *issue)
 {
     char topic[2 * PROTO_NAME_MAX + 8];
     snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
@@ -673,7 +433,7 @@ static bool s_may_see(const s_socket_t *socket, const char *issue)
     return false;
 }
 
-static void s_on_message(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+static void s_on_message(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
 {
     const char *id = s_string(frame, "id", PROTO_NAME_MAX);
     const char *issue = s_string(frame, "issue", PROTO_NAME_MAX);
@@ -682,11 +442,11 @@ static void s_on_message(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
         return;
     if (!id || !issue || !text || !proto_name_valid(id, strlen(id)) ||
         !proto_name_valid(issue, strlen(issue))) {
-        s_error(self, socket, "bad_frame", "message needs id, issue and text", id);
+        gw_error(self, socket, "bad_frame", "message needs id, issue and text", id);
         return;
     }
     if (!s_may_see(socket, issue)) {
-        s_error(self, socket, "forbidden", "not a conversation of this socket", id);
+        gw_error(self, socket, "forbidden", "not a conversation of this socket", id);
         return;
     }
     /* everyone following the conversation sees it at once; Jira's ack follows */
@@ -721,11 +481,11 @@ static void s_on_message(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
     proto_buffer_release(&encoded);
 }
 
-static void s_on_join(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
+static void s_on_join(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
 {
     const char *issue = s_string(frame, "issue", PROTO_NAME_MAX);
     if (strcmp(socket->kind, "agent") != 0) {
-        s_error(self, socket, "forbidden", "only agents join conversations", NULL);
+        gw_error(self, socket, "forbidden", "only agents join conversations", NULL);
         return;
     }
     const char *dash = issue ? strrchr(issue, '-') : NULL;
@@ -734,30 +494,30 @@ static void s_on_join(gateway_ws_t *self, s_socket_t *socket, json_t *frame)
         serves = serves || (strlen(socket->projects[i]) == (size_t)(dash - issue) &&
                             strncmp(socket->projects[i], issue, (size_t)(dash - issue)) == 0);
     if (!issue || !proto_name_valid(issue, strlen(issue)) || !serves) {
-        s_error(self, socket, "forbidden", "not a conversation of your projects", NULL);
+        gw_error(self, socket, "forbidden", "not a conversation of your projects", NULL);
         return;
     }
     char topic[2 * PROTO_NAME_MAX + 8];
     snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
     s_follow(self, socket, topic);
-    s_send(self, socket, json_pack("{s:s, s:s}", "type", "joined", "issue", issue));
+    gw_send(self, socket, json_pack("{s:s, s:s}", "type", "joined", "issue", issue));
     const char *after = s_after(frame);
     if (after && !socket->resume)
         s_resume(self, socket, issue, after);
 }
 
 /* typing and read: published on the conversation's topic for its followers. */
-static void s_on_signal(gateway_ws_t *self, s_socket_t *socket, json_t *frame, const char *type)
+static void s_on_signal(gateway_ws_t *self, gw_socket_t *socket, json_t *frame, const char *type)
 {
     const char *issue = s_string(frame, "issue", PROTO_NAME_MAX);
     const char *comment = s_string(frame, "comment", PROTO_NAME_MAX);
     if (!issue || !proto_name_valid(issue, strlen(issue)) ||
         (comment && !proto_name_valid(comment, strlen(comment)))) {
-        s_error(self, socket, "bad_frame", "needs issue (and, for read, comment)", NULL);
+        gw_error(self, socket, "bad_frame", "needs issue (and, for read, comment)", NULL);
         return;
     }
     if (!s_may_see(socket, issue)) {
-        s_error(self, socket, "forbidden", "not a conversation of this socket", NULL);
+        gw_error(self, socket, "forbidden", "not a conversation of this socket", NULL);
         return;
     }
     if (strcmp(type, "conversation.typing") == 0) {
@@ -784,17 +544,17 @@ static void s_on_signal(gateway_ws_t *self, s_socket_t *socket, json_t *frame, c
 }
 
 /* One whole frame from the client: size bytes at data (borrowed). */
-static void s_on_frame(gateway_ws_t *self, s_socket_t *socket, const void *data, size_t size)
+static void s_on_frame(gateway_ws_t *self, gw_socket_t *socket, const void *data, size_t size)
 {
     json_error_t error;
     json_t *frame = json_loadb(data, size, JSON_REJECT_DUPLICATES, &error);
     const char *type = json_string_value(json_object_get(frame, "type"));
     if (!json_is_object(frame) || !type)
-        s_error(self, socket, "bad_frame", "a frame is a JSON object with a type", NULL);
+        gw_error(self, socket, "bad_frame", "a frame is a JSON object with a type", NULL);
     else if (strcmp(type, "hello") == 0)
         s_on_hello(self, socket, frame);
     else if (!socket->authenticated)
-        s_error(self, socket, "unauthenticated", "say hello first", NULL);
+        gw_error(self, socket, "unauthenticated", "say hello first", NULL);
     else if (strcmp(type, "conversation.start") == 0)
         s_on_start(self, socket, frame);
     else if (strcmp(type, "message") == 0)
@@ -806,13 +566,13 @@ static void s_on_frame(gateway_ws_t *self, s_socket_t *socket, const void *data,
     else if (strcmp(type, "read") == 0 && json_object_get(frame, "comment"))
         s_on_signal(self, socket, frame, "conversation.read");
     else
-        s_error(self, socket, "unknown_type", "unknown frame type", NULL);
+        gw_error(self, socket, "unknown_type", "unknown frame type", NULL);
     json_decref(frame);
 }
 
 /* The transcript arrived (or failed): its messages, then the live frames held meanwhile that
    it did not already carry, then `resumed`. */
-static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call_t *call)
+static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gateway_call_t *call)
 {
     if (!socket->resume)
         return;
@@ -847,7 +607,7 @@ static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call
             snprintf(key, sizeof key, "c:%s", comment);
             zhashx_update(sent, key, (void *)1);
         }
-        s_send(self, socket, frame);
+        gw_send(self, socket, frame);
     }
     json_decref(messages);
     json_t *held;
@@ -866,22 +626,22 @@ static void s_resumed(gateway_ws_t *self, s_socket_t *socket, const gateway_call
         if (carried)
             json_decref(held);
         else
-            s_send(self, socket, held);
+            gw_send(self, socket, held);
     }
     json_t *done = json_pack("{s:s, s:s}", "type", "resumed", "issue", socket->resume->issue);
     if (done && call->error_code[0])
         json_object_set_new(done, "error", json_string(call->error_code));
-    s_send(self, socket, done);
+    gw_send(self, socket, done);
     s_resume_free(&socket->resume);
     zhashx_destroy(&sent);
 }
 
 void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
 {
-    s_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)call->ticket);
+    gw_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)call->ticket);
     if (!pending)
         return;
-    s_socket_t *socket =
+    gw_socket_t *socket =
         pending->socket ? zhashx_lookup(self->sockets, (void *)(uintptr_t)pending->socket) : NULL;
     if (pending->kind == CALL_PRESENCE && call->error_code[0])
         plog_debug("presence_call_failed", "code=%s", call->error_code);
@@ -890,7 +650,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
     if (socket && call->error_code[0] && pending->kind == CALL_TRANSCRIPT)
         s_resumed(self, socket, call); /* tells the client, then lets live frames through */
     else if (socket && call->error_code[0])
-        s_error(self, socket, call->error_code, call->error_message,
+        gw_error(self, socket, call->error_code, call->error_message,
                 pending->id[0] ? pending->id : NULL);
     else if (socket && pending->kind == CALL_HELLO) {
         proto_session_identity_t who;
@@ -915,14 +675,14 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
                                         socket->kind, "account", socket->account);
             if (welcome && who.has_token) /* a visitor's token to come back with */
                 json_object_set_new(welcome, "token", json_stringn(who.token, who.token_len));
-            s_send(self, socket, welcome);
-            s_presence_open(self, socket);
+            gw_send(self, socket, welcome);
+            gw_presence_open(self, socket);
             /* customers: availability of their project; agents: their projects' news */
             char topic[2 * PROTO_NAME_MAX + 16];
             if (strcmp(socket->kind, "customer") == 0 && socket->project[0]) {
                 snprintf(topic, sizeof topic, "project.%s.%s", socket->tenant, socket->project);
                 s_follow(self, socket, topic);
-                s_availability(self, socket);
+                gw_availability(self, socket);
             }
             for (uint32_t i = 0; strcmp(socket->kind, "agent") == 0 && i < socket->project_count;
                  i++) {
@@ -939,7 +699,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             char topic[2 * PROTO_NAME_MAX + 8];
             snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, started.issue);
             s_follow(self, socket, topic);
-            s_send(self, socket,
+            gw_send(self, socket,
                    json_pack("{s:s, s:s, s:s, s:b}", "type", "conversation.started", "id",
                              pending->id, "issue", started.issue, "created", started.created));
             if (pending->after[0] && !socket->resume)
@@ -953,7 +713,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
                                       a.available, "agents_online", (int)a.agents_online);
             if (frame && a.has_visible)
                 json_object_set_new(frame, "visible", json_boolean(a.visible));
-            s_send(self, socket, frame);
+            gw_send(self, socket, frame);
         }
     } else if (socket && pending->kind == CALL_TRANSCRIPT) {
         s_resumed(self, socket, call);
@@ -962,7 +722,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
         proto_decode_error_t why;
         if (proto_conversation_persisted_decode(&persisted, call->reply, call->reply_size,
                                                 &why) == 0)
-            s_send(self, socket, json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
+            gw_send(self, socket, json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
                                            pending->id, "issue", persisted.issue, "comment",
                                            persisted.comment));
     }
@@ -976,84 +736,14 @@ void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
                   gateway_frame_of_event(event->type, event->payload, event->size), NULL);
 }
 
-static int s_write(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket);
 
-static int s_writable(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
-{
-    (void)self;
-    if (socket->going_away && socket->outbox.count == 0) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
-                         (unsigned char *)"gateway stopping; reconnect", 27);
-        return -1;
-    }
-    if (socket->closing)
-        return -1;
-    if (s_write(self, wsi, socket) != 0)
-        return -1;
-    if (socket->outbox.count || socket->going_away)
-        lws_callback_on_writable(wsi); /* more, or the close frame after the last one */
-    return 0;
-}
 
-/* Writes what the socket's outbox holds now (a bounded number of frames, to be fair to the
-   other sockets); lws buffers the rest of a frame the kernel did not take whole. Returns 0,
-   or -1 when the connection failed. (Not lws_send_pipe_choked: that is a poll() per call.) */
-static int s_write(gateway_ws_t *self, struct lws *wsi, s_socket_t *socket)
-{
-    if (socket->outbox.count > 1) {
-        /* several waiting: as whole frames in one write (lws passes raw bytes through) */
-        size_t packed = gateway_outbox_pack(&socket->outbox, self->batch + LWS_PRE,
-                                            S_BATCH_BYTES);
-        if (packed && lws_write(wsi, self->batch + LWS_PRE, packed, LWS_WRITE_RAW) < (int)packed)
-            return -1;
-        if (packed && lws_partial_buffered(wsi))
-            return 0; /* the rest when the kernel takes more */
-    }
-    size_t length;
-    uint8_t *text;
-    for (int n = 0; n < S_WRITES_PER_TURN && (text = gateway_outbox_peek(&socket->outbox, &length));
-         n++) {
-        int written = lws_write(wsi, text, length, LWS_WRITE_TEXT);
-        gateway_outbox_pop(&socket->outbox);
-        if (written < (int)length)
-            return -1;
-        if (lws_partial_buffered(wsi))
-            break; /* the kernel took part of it: the rest goes when it is writable again */
-    }
-    if (socket->rx_paused && socket->outbox.count <= (size_t)self->config->outbox_max / 4) {
-        socket->rx_paused = false;
-        lws_rx_flow_control(wsi, 1);
-    }
-    return 0;
-}
-
-void gateway_ws_flush(gateway_ws_t *self)
-{
-    while (self->dirty) {
-        s_socket_t *socket = self->dirty;
-        self->dirty = socket->next_dirty;
-        socket->dirty = false;
-        socket->next_dirty = NULL;
-        if (socket->closing)
-            continue;
-        /* straight out when nothing of this socket is still in lws's hands: no writable
-           round trip (two epoll_ctl and a loop turn) per frame */
-        if (!socket->going_away && !lws_partial_buffered(socket->wsi) &&
-            s_write(self, socket->wsi, socket) != 0) {
-            socket->closing = true;
-            lws_set_timeout(socket->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-            continue;
-        }
-        if (socket->outbox.count || socket->going_away)
-            lws_callback_on_writable(socket->wsi);
-    }
-}
 
 int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_reasons reason,
                         void *user, void *in, size_t len)
 {
-    s_session_t *session = user;
-    s_socket_t *socket = session && session->socket
+    gw_session_t *session = user;
+    gw_socket_t *socket = session && session->socket
                              ? zhashx_lookup(self->sockets, (void *)(uintptr_t)session->socket)
                              : NULL;
     switch (reason) {
@@ -1080,7 +770,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         if (!socket || socket->closing)
             return -1;
         if (lws_frame_is_binary(wsi)) {
-            s_error(self, socket, "bad_frame", "frames are JSON text", NULL);
+            gw_error(self, socket, "bad_frame", "frames are JSON text", NULL);
             return 0;
         }
         if (socket->rx_size + len > (size_t)self->config->frame_max) {
@@ -1109,7 +799,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
             self->frames_in++;
             if (socket->tokens < 1) {
                 self->rate_limited++;
-                s_error(self, socket, "rate_limited", "too many frames; slow down", NULL);
+                gw_error(self, socket, "rate_limited", "too many frames; slow down", NULL);
             } else {
                 socket->tokens -= 1;
                 if (socket->rx)
@@ -1124,17 +814,17 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return socket ? s_writable(self, wsi, socket) : -1;
+        return socket ? gw_writable(self, wsi, socket) : -1;
     case LWS_CALLBACK_CLOSED:
         if (socket && socket->dirty) {
-            s_socket_t **at = &self->dirty;
+            gw_socket_t **at = &self->dirty;
             while (*at && *at != socket)
                 at = &(*at)->next_dirty;
             if (*at)
                 *at = socket->next_dirty;
         }
         if (socket) {
-            s_presence_close(self, socket);
+            gw_presence_close(self, socket);
             s_unfollow_all(self, socket);
             zhashx_delete(self->sockets, (void *)(uintptr_t)socket->id);
         }

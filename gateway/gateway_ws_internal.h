@@ -1,0 +1,123 @@
+/*  gateway_ws_internal.h - what the websocket modules share, and nothing else includes:
+    the socket, the calls waiting for answers and the gateway_ws_t state (gateway_ws.c: the
+    client protocol; gateway_ws_writer.c: queues and writes frames, flow control, slow
+    consumers; gateway_ws_presence.c: tells the presence service about the sockets).
+
+    All of it runs on the lws thread. */
+#ifndef GATEWAY_WS_INTERNAL_H
+#define GATEWAY_WS_INTERNAL_H
+
+#include "gateway_outbox.h"
+#include "gateway_ws.h"
+
+#include <jansson.h>
+
+#define GW_TOPICS_MAX 64      /* topics (conversations, projects) one socket follows */
+#define GW_WRITES_PER_TURN 32 /* frames one writable callback may send */
+#define GW_BATCH_BYTES 32768  /* frames packed into one write */
+
+typedef enum {
+    CALL_HELLO,
+    CALL_START,
+    CALL_MESSAGE,
+    CALL_PRESENCE,
+    CALL_AVAILABILITY,
+    CALL_TRANSCRIPT
+} gw_call_kind_t;
+
+typedef struct {
+    uint64_t socket;
+    gw_call_kind_t kind;
+    char id[PROTO_NAME_MAX + 1];    /* the client's id of what it asked for */
+    char after[PROTO_NAME_MAX + 1]; /* conversation.start: resume after this comment */
+} gw_pending_t;
+
+/* A conversation being resumed: while its transcript (after comment `after`) is read from
+   Jira, live frames of it wait in `held`, and go out after it, minus those the transcript
+   already carried. */
+typedef struct {
+    char issue[PROTO_NAME_MAX + 1];
+    char after[PROTO_NAME_MAX + 1];
+    zlistx_t *held; /* json_t * frames, owned */
+} gw_resume_t;
+
+/* One websocket. Kept small: a gateway holds tens of thousands of them, mostly idle, so
+   everything that only some sockets need is allocated when they need it. */
+typedef struct gw_socket_t_ {
+    uint64_t id;
+    struct lws *wsi;
+    bool authenticated, closing, going_away;
+    bool rx_paused;          /* its frames are not read until its outbox has drained */
+    bool dirty;              /* in the gateway's dirty list: frames to write at the flush */
+    struct gw_socket_t_ *next_dirty;
+    double tokens;           /* rate limit: frames the client may still send now */
+    int64_t refilled_ms;
+    int64_t typed_ms;        /* last typing event published (at most one a second) */
+    gw_resume_t *resume;      /* owned; NULL unless a resume is under way */
+    char kind[16];
+    char tenant[PROTO_NAME_MAX + 1], project[PROTO_NAME_MAX + 1];
+    char account[PROTO_NAME_MAX + 1];
+    char *display_name;      /* owned; NULL when none */
+    char (*projects)[PROTO_NAME_MAX + 1]; /* owned: the projects an agent serves */
+    uint32_t project_count;
+    char **topics;           /* owned strings: the topics this socket follows */
+    uint32_t topic_count, topic_capacity;
+    uint8_t *rx;             /* a frame arriving in pieces, owned; NULL otherwise */
+    size_t rx_size;
+    gateway_outbox_t outbox; /* frames to send */
+} gw_socket_t;
+
+/* lws's per-session data: just the socket's id. */
+typedef struct {
+    uint64_t socket;
+} gw_session_t;
+
+struct gateway_ws_t {
+    const gateway_config_t *config;
+    bool draining;
+    gateway_bus_t *bus;
+    struct lws_context *context;
+    lws_sorted_usec_list_t heartbeat; /* presence heartbeats timer */
+    lws_sorted_usec_list_t counters_timer; /* counters to the bus thread, every second */
+    uint64_t connections, refused_full, frames_in, frames_out, errors_sent, rate_limited,
+        slow_consumers, too_large, rx_pauses;
+    char instance[PROTO_NAME_MAX + 1];
+    uint8_t batch[LWS_PRE + GW_BATCH_BYTES]; /* gw_writable packs frames here */
+    zhashx_t *sockets;     /* id -> gw_socket_t, owns */
+    zhashx_t *calls;       /* ticket -> gw_pending_t, owns */
+    zhashx_t *followers;   /* topic -> zlistx_t of the gw_socket_t * following it (borrowed) */
+    gw_socket_t *dirty;     /* sockets with frames queued since the last flush (borrowed) */
+    uint64_t next_id, next_ticket;
+};
+
+/* gateway_ws_writer.c */
+
+/* Queues length bytes of text (copied) for socket as one text frame; it goes out at the next
+   gateway_ws_flush. A socket whose queue passes PARLEY_GATEWAY_OUTBOX_MAX is cut off. */
+void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length);
+
+/* Queues frame (a JSON object, taken) for socket. */
+void gw_send(gateway_ws_t *self, gw_socket_t *socket, json_t *frame);
+
+/* Queues an error frame {code, message, id (may be NULL)} for socket. */
+void gw_error(gateway_ws_t *self, gw_socket_t *socket, const char *code, const char *message,
+              const char *id);
+
+/* LWS_CALLBACK_SERVER_WRITEABLE for socket. Returns what the callback returns (-1: close). */
+int gw_writable(gateway_ws_t *self, struct lws *wsi, gw_socket_t *socket);
+
+/* gateway_ws_presence.c */
+
+/* Tells presence the socket is open (agents: online in their projects) / closed. */
+void gw_presence_open(gateway_ws_t *self, gw_socket_t *socket);
+void gw_presence_close(gateway_ws_t *self, gw_socket_t *socket);
+
+/* Asks presence whether anyone is there for the customer socket's project; the answer comes
+   back as a CALL_AVAILABILITY call. */
+void gw_availability(gateway_ws_t *self, gw_socket_t *socket);
+
+/* The presence heartbeat timer (gateway_ws_start schedules it): every open socket's last seen,
+   per tenant, in batches. */
+void gw_on_heartbeat_timer(lws_sorted_usec_list_t *sul);
+
+#endif
