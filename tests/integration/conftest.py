@@ -214,6 +214,16 @@ def wait_for(predicate, timeout=15.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_http_up(base, what="gateway", timeout=15.0):
+    """Waits until GET base/healthz answers 200."""
+    def up():
+        try:
+            return urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200
+        except OSError:
+            return False
+    wait_for(up, timeout=timeout, what=what)
+
+
 @pytest.fixture
 def cluster_factory(tmp_path):
     clusters = []

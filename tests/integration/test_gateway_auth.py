@@ -7,7 +7,6 @@ import json
 import time
 
 import jwt
-import pytest
 import websockets
 
 from test_gateway_ws import PROJECT_KEY, agent_token, chat, expect  # noqa: F401 (fixture)

@@ -17,7 +17,7 @@ import jwt
 import pytest
 import websockets
 
-from conftest import BIN, ROOT, free_port, wait_for
+from conftest import BIN, ROOT, free_port, wait_http_up
 from test_gateway_ws import PROJECT_KEY, chat, expect  # noqa: F401 (chat is a fixture)
 from test_jira_worker import TENANT as TOKEN_TENANT
 from test_parleyctl import KEY
@@ -34,13 +34,7 @@ def start_gateway(cluster, static_dir):
     gateway = cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port,
                             PARLEY_GATEWAY_STATIC_DIR=static_dir)
 
-    def up():
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
-                                          timeout=1).status == 200
-        except OSError:
-            return False
-    wait_for(up, what="gateway")
+    wait_http_up(f"http://127.0.0.1:{port}", what="gateway")
     return gateway, port
 
 

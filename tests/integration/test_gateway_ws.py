@@ -6,13 +6,12 @@ socket stays usable."""
 import asyncio
 import json
 import time
-import urllib.request
 
 import jwt
 import pytest
 import websockets
 
-from conftest import free_port, wait_for
+from conftest import free_port, wait_for, wait_http_up
 from test_jira_worker import JiraStack, ctl
 
 PROJECT_KEY = "widget-signing-key"
@@ -33,12 +32,7 @@ def start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox, **gate
     stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port, **env,
                         **gateway_env)
 
-    def up():
-        try:
-            return urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200
-        except OSError:
-            return False
-    wait_for(up, what="gateway")
+    wait_http_up(base, what="gateway")
     install = jira_sandbox.install(f"{base}/atlassian-connect.json")
     stack.tenant, stack.shared = install["clientKey"], install["sharedSecret"]
     ctl(dynamo_proxy, "project", "set", "--tenant", stack.tenant, "--project", "SUP",
@@ -167,13 +161,7 @@ def test_limits_and_drain(cluster_factory):
                       PARLEY_GATEWAY_RATE_BURST=10)
     url = f"ws://127.0.0.1:{port}/ws"
 
-    def up():
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
-                                          timeout=1).status == 200
-        except OSError:
-            return False
-    wait_for(up, what="gateway")
+    wait_http_up(f"http://127.0.0.1:{port}", what="gateway")
 
     async def run():
         sockets = [await websockets.connect(url) for _ in range(3)]
@@ -218,13 +206,7 @@ def test_reconnect_to_another_gateway_gets_every_missed_message_once_in_order(ch
                        PARLEY_APP_BASE_URL=f"http://127.0.0.1:{port}")
     second = f"ws://127.0.0.1:{port}/ws"
 
-    def up():
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
-                                          timeout=1).status == 200
-        except OSError:
-            return False
-    wait_for(up, what="second gateway")
+    wait_http_up(f"http://127.0.0.1:{port}", what="second gateway")
 
     async def hello_customer(url):
         ws = await websockets.connect(url)

@@ -10,7 +10,7 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import free_port, wait_for
+from conftest import free_port, wait_for, wait_http_up
 from test_jira_worker import JiraStack, message
 
 
@@ -24,14 +24,7 @@ def connect(cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
     stack.start_jira(1, **env)
     stack.gateway = stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port,
                                         **env)
-    import urllib.request
-
-    def up():
-        try:
-            return urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200
-        except OSError:
-            return False
-    wait_for(up, what="gateway /healthz")
+    wait_http_up(base, what="gateway /healthz")
     stack.base = base
     yield stack
     stack.client.close()
