@@ -17,6 +17,9 @@ const config_option_t jira_config_options[] = {
                       "1: tenants' Jira may be plain http (the local sandbox); 0: https only"),
     CONFIG_INT_OPTION("PARLEY_CONFIG_CACHE_TTL_S", T, config_cache_ttl_s, "30", 1, 3600,
                       "tenant configuration is cached this long (s)"),
+    CONFIG_INT_OPTION("PARLEY_JIRA_VISITORS_PER_MIN", T, visitors_per_min, "60", 1, 1000000,
+                      "new anonymous visitors (each a Jira customer) one replica lets a tenant "
+                      "make per minute; more are refused rate_limited"),
 };
 #undef T
 const size_t jira_config_option_count = sizeof jira_config_options / sizeof jira_config_options[0];

@@ -20,6 +20,7 @@ typedef struct {
     char install_keys_url[256];  /* where Connect's lifecycle signing keys are served */
     int64_t allow_http;          /* 1: tenants may use http:// base URLs (local sandbox) */
     int64_t config_cache_ttl_s;
+    int64_t visitors_per_min;    /* new anonymous visitors per tenant per minute (a bucket) */
 } jira_config_t;
 
 extern const config_option_t jira_config_options[];

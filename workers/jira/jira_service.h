@@ -16,6 +16,7 @@ typedef struct {
     jira_client_t *client;
     http_multi_t *http;            /* calls that are not to a tenant's Jira (install keys) */
     zhashx_t *install_keys;        /* kid -> PEM public key (owned strings) */
+    zhashx_t *visitor_budgets;     /* tenant -> jira_session's token bucket for new visitors */
     tenant_store_t *tenants_store; /* writes of installs and uninstalls */
     jira_tenants_t *tenants;
     jira_records_t *records;

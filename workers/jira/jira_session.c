@@ -34,6 +34,36 @@ static void s_refuse(jira_service_t *svc, worker_request_t **request, const char
     worker_reply_error(svc->worker, request, "unauthorized", message);
 }
 
+/* A tenant's budget of new visitors: a token bucket refilled at visitors_per_min. */
+typedef struct {
+    double tokens;
+    int64_t refilled_ms;
+} s_budget_t;
+
+/* True when the tenant may make one more new visitor now (and takes it from its budget).
+   Every new visitor is a customer created in the tenant's Jira: without a bound, a script
+   opening sockets would fill it. This function can't fail: out of memory, it says yes. */
+static bool s_visitor_allowed(jira_service_t *svc, const char *tenant)
+{
+    double per_min = (double)svc->config->visitors_per_min;
+    int64_t now = zclock_mono();
+    s_budget_t *budget = zhashx_lookup(svc->visitor_budgets, tenant);
+    if (!budget && (budget = malloc(sizeof *budget))) {
+        *budget = (s_budget_t){.tokens = per_min, .refilled_ms = now};
+        zhashx_insert(svc->visitor_budgets, tenant, budget);
+    }
+    if (!budget)
+        return true;
+    budget->tokens += (double)(now - budget->refilled_ms) * per_min / 60000.0;
+    if (budget->tokens > per_min)
+        budget->tokens = per_min;
+    budget->refilled_ms = now;
+    if (budget->tokens < 1)
+        return false;
+    budget->tokens -= 1;
+    return true;
+}
+
 /* A customer without a token: when the project allows anonymous chat, a new visitor, who
    becomes a Jira customer "Visitor XXXX" with an address under the reserved .invalid domain
    (RFC 2606: no mail can go there), and gets a token signed with the project's secret key
@@ -45,6 +75,13 @@ static void s_visitor(jira_service_t *svc, worker_request_t *request,
     if (!project->allow_anonymous) {
         tenant_project_clear(project);
         s_refuse(svc, &request, "customer", "a token is needed: this project has no anonymous chat");
+        return;
+    }
+    if (!s_visitor_allowed(svc, ask->tenant)) {
+        tenant_project_clear(project);
+        plog_warn("visitors_rate_limited", "tenant=%s", ask->tenant);
+        worker_reply_error(svc->worker, &request, "rate_limited",
+                           "too many new visitors right now; retry in a minute");
         return;
     }
     uint8_t id[8];

@@ -79,8 +79,11 @@ int main(int argc, char **argv)
         service.install_keys = zhashx_new();
         if (service.install_keys)
             zhashx_set_destructor(service.install_keys, s_free_string);
+        service.visitor_budgets = zhashx_new();
+        if (service.visitor_budgets)
+            zhashx_set_destructor(service.visitor_budgets, s_free_string);
         if (!service.records || !service.tenants || !service.client || !service.http ||
-            !service.install_keys) {
+            !service.install_keys || !service.visitor_budgets) {
             plog_error("startup_failed", "reason=\"out of memory\"");
             rc = 1;
         }
@@ -104,6 +107,7 @@ int main(int argc, char **argv)
     jira_client_destroy(&service.client); /* before the worker: callbacks answer requests */
     http_multi_destroy(&service.http);
     zhashx_destroy(&service.install_keys);
+    zhashx_destroy(&service.visitor_budgets);
     worker_destroy(&service.worker);
     jira_tenants_destroy(&service.tenants);
     jira_records_destroy(&service.records);
