@@ -3,70 +3,92 @@
 
 #include <string.h>
 
-json_t *gateway_frame_of_message(const proto_conversation_message_event_t *m)
+int gateway_frame_message(json_writer_t *out, const proto_conversation_message_event_t *m)
 {
-    json_t *frame = json_pack("{s:s, s:s, s:s, s:s, s:s%, s:I}", "type", "message", "issue",
-                              m->issue, "author_kind", m->author_kind, "author", m->author,
-                              "text", m->text, (size_t)m->text_len, "created_ms",
-                              (json_int_t)m->created_ms);
-    if (frame && m->has_message)
-        json_object_set_new(frame, "id", json_string(m->message));
-    if (frame && m->has_comment)
-        json_object_set_new(frame, "comment", json_string(m->comment));
-    if (frame && m->has_author_name)
-        json_object_set_new(frame, "author_name", json_stringn(m->author_name, m->author_name_len));
-    return frame;
+    json_writer_begin(out);
+    json_writer_cstring(out, "type", "message");
+    json_writer_cstring(out, "issue", m->issue);
+    if (m->has_message)
+        json_writer_cstring(out, "id", m->message);
+    if (m->has_comment)
+        json_writer_cstring(out, "comment", m->comment);
+    json_writer_cstring(out, "author_kind", m->author_kind);
+    json_writer_cstring(out, "author", m->author);
+    if (m->has_author_name)
+        json_writer_string(out, "author_name", m->author_name, m->author_name_len);
+    json_writer_string(out, "text", m->text, m->text_len);
+    json_writer_int(out, "created_ms", (int64_t)m->created_ms);
+    return json_writer_end(out);
 }
 
-json_t *gateway_frame_of_signal(const char *type, const proto_conversation_signal_t *g)
+int gateway_frame_signal(json_writer_t *out, const char *type,
+                         const proto_conversation_signal_t *g)
 {
-    json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type",
-                              strcmp(type, "conversation.typing") == 0 ? "typing" : "read",
-                              "issue", g->issue, "author_kind", g->author_kind, "author",
-                              g->author);
-    if (frame && g->has_comment)
-        json_object_set_new(frame, "comment", json_string(g->comment));
-    return frame;
+    json_writer_begin(out);
+    json_writer_cstring(out, "type",
+                        strcmp(type, "conversation.typing") == 0 ? "typing" : "read");
+    json_writer_cstring(out, "issue", g->issue);
+    json_writer_cstring(out, "author_kind", g->author_kind);
+    json_writer_cstring(out, "author", g->author);
+    if (g->has_comment)
+        json_writer_cstring(out, "comment", g->comment);
+    return json_writer_end(out);
 }
 
-json_t *gateway_frame_of_event(const char *type, const uint8_t *payload, size_t size)
+int gateway_frame_event(json_writer_t *out, const char *type, const uint8_t *payload,
+                        size_t size, gateway_frame_about_t *about)
 {
     proto_decode_error_t why;
+    about->issue[0] = about->typist[0] = '\0';
     if (strcmp(type, "conversation.message") == 0) {
         proto_conversation_message_event_t m;
         if (proto_conversation_message_event_decode(&m, payload, size, &why) != 0)
-            return NULL;
-        return gateway_frame_of_message(&m);
+            return -1;
+        memcpy(about->issue, m.issue, sizeof about->issue);
+        return gateway_frame_message(out, &m);
     }
-    if (strcmp(type, "conversation.typing") == 0 ||
-        strcmp(type, "conversation.read") == 0) {
+    if (strcmp(type, "conversation.typing") == 0 || strcmp(type, "conversation.read") == 0) {
         proto_conversation_signal_t g;
         if (proto_conversation_signal_decode(&g, payload, size, &why) != 0)
-            return NULL;
-        return gateway_frame_of_signal(type, &g);
+            return -1;
+        memcpy(about->issue, g.issue, sizeof about->issue);
+        if (strcmp(type, "conversation.typing") == 0)
+            memcpy(about->typist, g.author, sizeof about->typist);
+        return gateway_frame_signal(out, type, &g);
     }
     if (strcmp(type, "presence.availability") == 0) {
         proto_presence_availability_t a;
         if (proto_presence_availability_decode(&a, payload, size, &why) != 0)
-            return NULL;
-        json_t *frame = json_pack("{s:s, s:b, s:i}", "type", "availability", "available",
-                                  a.available, "agents_online", (int)a.agents_online);
-        if (frame && a.has_visible)
-            json_object_set_new(frame, "visible", json_boolean(a.visible));
-        return frame;
+            return -1;
+        json_writer_begin(out);
+        json_writer_cstring(out, "type", "availability");
+        json_writer_bool(out, "available", a.available);
+        json_writer_int(out, "agents_online", (int64_t)a.agents_online);
+        if (a.has_visible)
+            json_writer_bool(out, "visible", a.visible);
+        return json_writer_end(out);
     }
     if (strcmp(type, "conversation.started") == 0) {
         proto_conversation_started_t c;
         if (proto_conversation_started_decode(&c, payload, size, &why) != 0)
-            return NULL;
-        return json_pack("{s:s, s:s}", "type", "conversation.new", "issue", c.issue);
+            return -1;
+        memcpy(about->issue, c.issue, sizeof about->issue);
+        json_writer_begin(out);
+        json_writer_cstring(out, "type", "conversation.new");
+        json_writer_cstring(out, "issue", c.issue);
+        return json_writer_end(out);
     }
     if (strcmp(type, "conversation.persisted") == 0) {
         proto_conversation_persisted_t p;
         if (proto_conversation_persisted_decode(&p, payload, size, &why) != 0)
-            return NULL;
-        return json_pack("{s:s, s:s, s:s, s:s}", "type", "persisted", "issue", p.issue, "id",
-                         p.message, "comment", p.comment);
+            return -1;
+        memcpy(about->issue, p.issue, sizeof about->issue);
+        json_writer_begin(out);
+        json_writer_cstring(out, "type", "persisted");
+        json_writer_cstring(out, "issue", p.issue);
+        json_writer_cstring(out, "id", p.message);
+        json_writer_cstring(out, "comment", p.comment);
+        return json_writer_end(out);
     }
-    return NULL;
+    return -1;
 }

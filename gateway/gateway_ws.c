@@ -40,12 +40,6 @@ static zhashx_t *s_u64_map(void)
     return map;
 }
 
-static void s_json_free(void **item)
-{
-    json_decref(*item);
-    *item = NULL;
-}
-
 static void s_resume_free(gw_resume_t **resume_p)
 {
     if (*resume_p) {
@@ -114,6 +108,7 @@ void gateway_ws_destroy(gateway_ws_t **self_p)
         zhashx_destroy(&self->sockets);
         zhashx_destroy(&self->calls);
         zhashx_destroy(&self->followers);
+        json_writer_release(&self->writer);
         free(self);
         *self_p = NULL;
     }
@@ -324,7 +319,7 @@ static void s_resume(gateway_ws_t *self, gw_socket_t *socket, const char *issue,
         gw_error(self, socket, "internal", "out of memory", issue);
         return;
     }
-    zlistx_set_destructor(resume->held, s_json_free);
+    zlistx_set_destructor(resume->held, s_free);
     snprintf(resume->issue, sizeof resume->issue, "%s", issue);
     snprintf(resume->after, sizeof resume->after, "%s", after);
     socket->resume = resume;
@@ -390,36 +385,33 @@ static void s_on_start(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
         snprintf(pending->after, sizeof pending->after, "%s", after);
 }
 
-/* Pushes frame (taken), the client form of an event of type on topic, to the sockets
-   following topic, except `origin` (the socket it came from, or NULL). */
-static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type, json_t *frame,
-                      const gw_socket_t *origin)
+/* Pushes the frame in self->writer, the client form of an event of type on topic about
+   `about`, to the sockets following topic, except `origin` (the socket it came from, or
+   NULL). A socket resuming that conversation holds it until its transcript is out. */
+static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type,
+                      const gateway_frame_about_t *about, const gw_socket_t *origin)
 {
-    zlistx_t *list = frame ? zhashx_lookup(self->followers, topic) : NULL;
-    if (!list) {
-        json_decref(frame);
+    zlistx_t *list = zhashx_lookup(self->followers, topic);
+    if (!list)
         return;
-    }
+    const char *text = self->writer.data;
+    size_t length = self->writer.length;
     bool agents_only = strcmp(type, "conversation.started") == 0;
     /* a typing indicator is for the others, not echoed to its author's own sockets */
-    const char *typist = strcmp(type, "conversation.typing") == 0
-                             ? json_string_value(json_object_get(frame, "author"))
-                             : NULL;
-    const char *issue = json_string_value(json_object_get(frame, "issue"));
-    char *text = json_dumps(frame, JSON_COMPACT); /* once, for every follower */
-    size_t length = text ? strlen(text) : 0;
+    const char *typist = about->typist[0] ? about->typist : NULL;
     for (gw_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
         if (agents_only && strcmp(socket->kind, "agent") != 0)
             continue;
         if (socket == origin || (typist && strcmp(socket->account, typist) == 0))
             continue;
-        if (socket->resume && issue && strcmp(issue, socket->resume->issue) == 0)
-            zlistx_add_end(socket->resume->held, json_deep_copy(frame));
-        else if (text)
+        if (socket->resume && about->issue[0] &&
+            strcmp(about->issue, socket->resume->issue) == 0) {
+            char *copy = strndup(text, length);
+            if (copy)
+                zlistx_add_end(socket->resume->held, copy);
+        } else
             gw_send_text(self, socket, text, length);
     }
-    free(text);
-    json_decref(frame);
 }
 
 /* True when socket may read and write in conversation issue. */
@@ -468,7 +460,10 @@ static void s_on_message(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
         gateway_bus_publish(self->bus, topic, "conversation.message", encoded.data, encoded.size);
     proto_buffer_release(&encoded);
     /* this gateway's own followers get it straight away: it does not cross the broker */
-    s_fan_out(self, topic, "conversation.message", gateway_frame_of_message(&event), socket);
+    gateway_frame_about_t about = {.typist = ""};
+    proto_name_set(about.issue, issue);
+    if (gateway_frame_message(&self->writer, &event) == 0)
+        s_fan_out(self, topic, "conversation.message", &about, socket);
     proto_conversation_message_t message = {.text = text, .text_len = (uint32_t)strlen(text)};
     proto_name_set(message.tenant, socket->tenant);
     proto_name_set(message.issue, issue);
@@ -540,7 +535,12 @@ static void s_on_signal(gateway_ws_t *self, gw_socket_t *socket, json_t *frame, 
     if (proto_conversation_signal_encode(&signal, &encoded) == 0)
         gateway_bus_publish(self->bus, topic, type, encoded.data, encoded.size);
     proto_buffer_release(&encoded);
-    s_fan_out(self, topic, type, gateway_frame_of_signal(type, &signal), socket);
+    gateway_frame_about_t about = {.typist = ""};
+    proto_name_set(about.issue, issue);
+    if (strcmp(type, "conversation.typing") == 0)
+        proto_name_set(about.typist, socket->account);
+    if (gateway_frame_signal(&self->writer, type, &signal) == 0)
+        s_fan_out(self, topic, type, &about, socket);
 }
 
 /* One whole frame from the client: size bytes at data (borrowed). */
@@ -610,9 +610,10 @@ static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gateway_cal
         gw_send(self, socket, frame);
     }
     json_decref(messages);
-    json_t *held;
-    while ((held = zlistx_first(socket->resume->held))) {
+    char *text;
+    while ((text = zlistx_first(socket->resume->held))) {
         zlistx_detach_cur(socket->resume->held);
+        json_t *held = json_loads(text, JSON_ALLOW_NUL, NULL);
         const char *id = json_string_value(json_object_get(held, "id"));
         const char *comment = json_string_value(json_object_get(held, "comment"));
         const char *type = json_string_value(json_object_get(held, "type"));
@@ -623,10 +624,10 @@ static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gateway_cal
             snprintf(key, sizeof key, "c:%s", comment ? comment : "");
             carried = carried || (comment && zhashx_lookup(sent, key));
         }
-        if (carried)
-            json_decref(held);
-        else
-            gw_send(self, socket, held);
+        if (!carried)
+            gw_send_text(self, socket, text, strlen(text));
+        json_decref(held);
+        free(text);
     }
     json_t *done = json_pack("{s:s, s:s}", "type", "resumed", "issue", socket->resume->issue);
     if (done && call->error_code[0])
@@ -721,19 +722,25 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
         proto_conversation_persisted_t persisted;
         proto_decode_error_t why;
         if (proto_conversation_persisted_decode(&persisted, call->reply, call->reply_size,
-                                                &why) == 0)
-            gw_send(self, socket, json_pack("{s:s, s:s, s:s, s:s}", "type", "ack", "id",
-                                           pending->id, "issue", persisted.issue, "comment",
-                                           persisted.comment));
+                                                &why) == 0) {
+            json_writer_begin(&self->writer);
+            json_writer_cstring(&self->writer, "type", "ack");
+            json_writer_cstring(&self->writer, "id", pending->id);
+            json_writer_cstring(&self->writer, "issue", persisted.issue);
+            json_writer_cstring(&self->writer, "comment", persisted.comment);
+            if (json_writer_end(&self->writer) == 0)
+                gw_send_text(self, socket, self->writer.data, self->writer.length);
+        }
     }
     zhashx_delete(self->calls, (void *)(uintptr_t)call->ticket);
 }
 
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
 {
-    if (zhashx_lookup(self->followers, event->topic))
-        s_fan_out(self, event->topic, event->type,
-                  gateway_frame_of_event(event->type, event->payload, event->size), NULL);
+    gateway_frame_about_t about;
+    if (zhashx_lookup(self->followers, event->topic) &&
+        gateway_frame_event(&self->writer, event->type, event->payload, event->size, &about) == 0)
+        s_fan_out(self, event->topic, event->type, &about, NULL);
 }
 
 

@@ -7,6 +7,7 @@
 #ifndef GATEWAY_WS_INTERNAL_H
 #define GATEWAY_WS_INTERNAL_H
 
+#include "../common/json_writer.h"
 #include "gateway_outbox.h"
 #include "gateway_ws.h"
 
@@ -38,7 +39,7 @@ typedef struct {
 typedef struct {
     char issue[PROTO_NAME_MAX + 1];
     char after[PROTO_NAME_MAX + 1];
-    zlistx_t *held; /* json_t * frames, owned */
+    zlistx_t *held; /* frames (JSON text, owned strings) */
 } gw_resume_t;
 
 /* One websocket. Kept small: a gateway holds tens of thousands of them, mostly idle, so
@@ -83,6 +84,7 @@ struct gateway_ws_t {
         slow_consumers, too_large, rx_pauses;
     char instance[PROTO_NAME_MAX + 1];
     uint8_t batch[LWS_PRE + GW_BATCH_BYTES]; /* gw_writable packs frames here */
+    json_writer_t writer;  /* the frame being built (its buffer is reused) */
     zhashx_t *sockets;     /* id -> gw_socket_t, owns */
     zhashx_t *calls;       /* ticket -> gw_pending_t, owns */
     zhashx_t *followers;   /* topic -> zlistx_t of the gw_socket_t * following it (borrowed) */

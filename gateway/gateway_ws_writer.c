@@ -59,12 +59,14 @@ void gw_send(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
 void gw_error(gateway_ws_t *self, gw_socket_t *socket, const char *code,
                     const char *message, const char *id)
 {
-    json_t *frame = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message",
-                              message);
     self->errors_sent++;
-    if (frame && id)
-        json_object_set_new(frame, "id", json_string(id));
-    gw_send(self, socket, frame);
+    json_writer_begin(&self->writer);
+    json_writer_cstring(&self->writer, "type", "error");
+    json_writer_cstring(&self->writer, "code", code);
+    json_writer_cstring(&self->writer, "message", message);
+    json_writer_cstring(&self->writer, "id", id);
+    if (json_writer_end(&self->writer) == 0)
+        gw_send_text(self, socket, self->writer.data, self->writer.length);
 }
 
 /* Writes what the socket's outbox holds now (a bounded number of frames, to be fair to the

@@ -17,5 +17,6 @@ int main(void)
     failed += test_connect_qsh_group();
     failed += test_adf_group();
     failed += test_http_multi_group();
+    failed += test_json_writer_group();
     return failed ? 1 : 0;
 }
