@@ -24,7 +24,8 @@ measured by scripts/bench-jira.sh. Everything else is what runs in production.
 
 Prints `name: value` lines (see README "Benchmarks"). Settings (environment):
 PARLEY_BENCH_GW_ROOMS (1000), PARLEY_BENCH_GW_IDLE (19000), PARLEY_BENCH_GW_REPEAT (3),
-PARLEY_BENCH_GW_STEP_S (3), PARLEY_BENCH_GW_SERVERS (parley,node_ws,bare_lws)."""
+PARLEY_BENCH_GW_STEP_S (3), PARLEY_BENCH_GW_SERVERS (parley,node_ws,bare_lws); for profiling,
+PARLEY_BENCH_GW_FIXED_RATE (20000) and PARLEY_BENCH_GW_NO_SEARCH=1 (the fixed step only)."""
 import base64
 import json
 import os
@@ -194,7 +195,7 @@ def run_fanout(procs, name, port, protocol, extra, before_go=None, watch=()):
     steps = parse_steps(out)
     best = [{k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", l)}
             for l in out.splitlines() if l.startswith("search_best")]
-    if not steps or not best:
+    if not steps or (not best and not os.environ.get("PARLEY_BENCH_GW_NO_SEARCH")):
         raise SystemExit(f"bench-gateway: {name}: no results (see {LOGS})")
     return steps, best, cpu
 
@@ -298,8 +299,9 @@ def relay(procs, name, argv):
 def summarize(name, prefix, steps, best, cpu, figures):
     fixed = [s for s in steps if int(s["rate"]) == FIXED_RATE][:1]
     rates = [b["rate"] for b in best]
-    figures[f"{prefix}_msgs_per_s"] = round(statistics.median(rates))
-    figures[f"{prefix}_msgs_per_s_rounds"] = " ".join(str(round(r)) for r in rates)
+    if rates:  # none when PARLEY_BENCH_GW_NO_SEARCH (profiling runs: the fixed step only)
+        figures[f"{prefix}_msgs_per_s"] = round(statistics.median(rates))
+        figures[f"{prefix}_msgs_per_s_rounds"] = " ".join(str(round(r)) for r in rates)
     if fixed:
         figures[f"{prefix}_p50_ms_at_20k"] = round(fixed[0]["p50_ms"], 2)
         figures[f"{prefix}_p99_ms_at_20k"] = round(fixed[0]["p99_ms"], 2)

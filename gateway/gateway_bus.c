@@ -33,6 +33,7 @@ struct gateway_bus_t {
     zactor_t *actor;
     s_args_t args;
     bool stop;
+    bool wake_owed; /* something went into an empty `down` since the last gateway_bus_flush */
 };
 
 /* The bus thread's state. */
@@ -314,13 +315,23 @@ static void s_wake(gateway_bus_t *self)
         plog_warn("wake_write_failed", "errno=%d", errno);
 }
 
-/* Queues an item for the bus thread. Returns 0, or -1 (out of memory: not queued). */
+/* Queues an item for the bus thread, which gateway_bus_flush wakes at the end of the lws
+   loop's turn: one wake-up for all a turn queued. Returns 0, or -1 (out of memory: not
+   queued). */
 static int s_down(gateway_bus_t *self, int kind, void *item)
 {
     int rc = gateway_mailbox_put(self->args.down, kind, item);
     if (rc == 1)
-        s_wake(self);
+        self->wake_owed = true;
     return rc < 0 ? -1 : 0;
+}
+
+void gateway_bus_flush(gateway_bus_t *self)
+{
+    if (self->wake_owed) {
+        self->wake_owed = false;
+        s_wake(self);
+    }
 }
 
 static void s_free_bus(gateway_bus_t *self)
@@ -362,6 +373,7 @@ void gateway_bus_destroy(gateway_bus_t **self_p)
     gateway_bus_t *self = *self_p;
     if (!self)
         return;
+    gateway_bus_flush(self);
     /* The thread answers what is still out and frees what waits for it, then says BYE. */
     zsock_set_rcvtimeo(self->actor, 5000);
     if (zstr_send(self->actor, "QUIT") == 0) {

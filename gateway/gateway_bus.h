@@ -63,6 +63,10 @@ gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, struct lws_con
 /* Stops the thread (pending calls are dropped, unanswered) and frees everything. */
 void gateway_bus_destroy(gateway_bus_t **self_p);
 
+/* Wakes the bus thread for what the calls below queued since the last flush: the lws loop
+   calls this once per turn, so a busy turn costs one wake-up, not one per item. */
+void gateway_bus_flush(gateway_bus_t *self);
+
 /* Hands call over (ownership passes). Returns 0, or -1 when it could not be queued (the call
    is then freed and *call_p set to NULL all the same). */
 int gateway_bus_call(gateway_bus_t *self, gateway_call_t **call_p);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define S_HEADER_MAX 8192
+#define S_BUS_BATCH 512 /* answers and events taken from the bus thread per loop turn */
 
 /* One HTTP transaction (lws's per-session data: lives while the request does). */
 typedef struct {
@@ -334,7 +335,10 @@ int gateway_http_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         gateway_event_t *event;
         if (!self || !self->bus)
             return 0; /* shutting down: the bus is gone */
-        while (gateway_bus_next(self->bus, &call, &event)) {
+        /* a bounded batch per turn: the sockets' own frames are read between batches, so a
+           burst of answers and events does not hold up everyone's messages */
+        int taken = 0;
+        while (taken++ < S_BUS_BATCH && gateway_bus_next(self->bus, &call, &event)) {
             if (call && call->owner == GATEWAY_OWNER_WS && self->ws)
                 gateway_ws_deliver(self->ws, call);
             else if (call)
@@ -344,6 +348,8 @@ int gateway_http_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
             gateway_call_free(&call);
             gateway_event_free(&event);
         }
+        if (taken > S_BUS_BATCH)
+            lws_cancel_service(lws_get_context(wsi)); /* more waiting: come back next turn */
         if (gateway_bus_stop_requested(self->bus))
             self->stop = true;
         return 0;

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
         while (!gateway_http_stopping(http)) {
             ev_run(loop, EVRUN_ONCE);
             gateway_ws_flush(ws);
+            gateway_bus_flush(bus);
         }
         /* drain: sockets are told to reconnect elsewhere, and get time to go */
         plog_info("stopping", "sockets=%zu", gateway_ws_count(ws));
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
         while (gateway_ws_count(ws) > 0 && zclock_mono() < until) {
             ev_run(loop, EVRUN_ONCE);
             gateway_ws_flush(ws);
+            gateway_bus_flush(bus);
         }
     }
     gateway_bus_destroy(&bus); /* first: its thread wakes the lws context */
