@@ -4,6 +4,8 @@
 #   make run        install what is missing, then run the local stack (Ctrl-C stops it)
 #   make bench      benchmarks, side by side with their baselines
 #   make sanitize   build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan/
+#   make test-deploy the docker-compose stack on podman: images, compose config, end-to-end
+#                   (make test runs it last); scripts/compose.sh up|down runs it for people
 
 BUILD    ?= build
 CC       ?= cc
@@ -36,7 +38,7 @@ BINS    := $(BUILD)/bin/parley-broker $(BUILD)/bin/parley-echo $(BUILD)/bin/parl
            $(BUILD)/bin/store-probe $(BUILD)/bin/presence-sim $(BUILD)/bin/unit-tests
 BENCHES := $(BUILD)/bin/parley-bench $(BUILD)/bin/parley-relay-lws $(BUILD)/bin/parley-wsload
 
-.PHONY: all deps test run bench sanitize unit fuzz integration clean format
+.PHONY: all deps test run bench sanitize unit fuzz integration clean format test-deploy
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -116,6 +118,9 @@ integration: all sanitize
 
 test: deps
 	@scripts/test.sh
+
+test-deploy:
+	@scripts/compose.sh test
 
 run: deps all
 	@scripts/run-local.sh

@@ -10,7 +10,9 @@ means is decided in rest_api.py (Jira, with views.py for reply objects) and cont
 (/_sandbox/); spec_validation.py, connect_auth.py, connect_apps.py, store.py, faults.py,
 adf.py, multipart.py and replies.py do one job each. See README.md.
 
-Prints "listening http://127.0.0.1:<port>" on stdout once it serves; logs to stderr, one line
+Prints "listening http://127.0.0.1:<port>" on stdout once it serves (its listening address,
+also with --public-url: the base URL it gives out when apps reach it by another name, as in a
+container network, where a relay forwards to it: deploy/jira-sandbox/); logs to stderr, one line
 per request (method, path, status, ms) and never a body or a query string. SIGTERM or SIGINT
 stops it with exit status 0. Threads: one per connection, plus the webhook sender and the
 read-deadline watchdog."""
@@ -25,7 +27,7 @@ import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -420,6 +422,9 @@ def parse_args(argv):
                    help="largest attachment file")
     p.add_argument("--read-timeout-s", type=float, default=10.0,
                    help="time a client has to send one request")
+    p.add_argument("--public-url", default="",
+                   help="base URL the sandbox gives out (install hooks, self links) when apps "
+                        "reach it under another name; default: its listening address")
     args = p.parse_args(argv)
     args.project = args.project or [DEFAULT_PROJECT]
     try:
@@ -437,6 +442,13 @@ def parse_args(argv):
             p.error(f"--project {item}: bad project key")
     if not 0 < args.read_timeout_s <= 600:
         p.error("--read-timeout-s must be in (0, 600]")
+    if args.public_url:
+        parts = urlsplit(args.public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or \
+                parts.path not in ("", "/") or parts.query or parts.fragment:
+            p.error("--public-url must be http(s)://HOST[:PORT] (no path: the sandbox has no "
+                    "context path)")
+        args.public_url = args.public_url.rstrip("/")
     return args
 
 
@@ -459,7 +471,8 @@ def main(argv=None):
         return 1
     host, port = server.server_address[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    sandbox.bind(f"http://{shown}:{port}")
+    listening = f"http://{shown}:{port}"
+    sandbox.bind(config.public_url or listening)
     server.sandbox = sandbox
     server.watchdog = Watchdog(config.read_timeout_s)
 
@@ -470,7 +483,7 @@ def main(argv=None):
     signal.signal(signal.SIGINT, stop)
     log(f"level=info event=start base_url={sandbox.base_url} projects="
         f"{','.join(p['key'] for p in sandbox.store.projects())} spec={config.spec}")
-    print(f"listening {sandbox.base_url}", flush=True)
+    print(f"listening {listening}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

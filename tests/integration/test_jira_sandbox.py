@@ -419,6 +419,24 @@ def test_connect_install_sends_a_signed_installed_callback(jira_sandbox, connect
     assert refused.status == 400 and "loopback" in refused.json["error"]
 
 
+def test_public_url_is_the_base_url_given_out_while_it_listens_on_loopback(tmp_path,
+                                                                           connect_app):
+    """--public-url (the docker-compose stack, where apps reach the sandbox by service name):
+    install hooks and self links carry it; the sandbox still listens, and says so, on
+    loopback. A URL with a path is refused."""
+    public = "http://jira-sandbox:8020"
+    with JiraSandbox(str(tmp_path), extra_args=["--public-url", public + "/"]) as jira:
+        install = jira.install(connect_app.descriptor_url)
+        assert install["installed"] is True
+        [installed] = connect_app.got("/app/installed")
+        assert installed["body"]["baseUrl"] == public
+        issue = create_issue(jira)
+        assert issue["self"] == f"{public}/rest/api/3/issue/{issue['id']}"
+    bad = subprocess.run([PYTHON, JIRA_SCRIPT, "--public-url", "http://jira/ctx"],
+                         capture_output=True, timeout=10)
+    assert bad.returncode == 2 and b"--public-url" in bad.stderr
+
+
 def test_connect_install_with_a_chosen_client_key(jira_sandbox, connect_app):
     bad = jira_sandbox.request("POST", "/_sandbox/connect/install",
                                {"descriptor_url": connect_app.descriptor_url,
