@@ -30,7 +30,7 @@ const config_option_t gateway_config_options[] = {
     CONFIG_INT_OPTION("PARLEY_GATEWAY_DRAIN_MS", T, drain_ms, "5000", 0, 600000,
                       "on SIGTERM, time sockets get to close (1001, reconnect elsewhere)"),
     CONFIG_STR_OPTION("PARLEY_GATEWAY_INSTANCE", T, instance, "",
-                      "this gateway's name for presence and logs (default gw-<pid>)"),
+                      "this gateway's name for presence and logs (default gw-<host>-<pid>)"),
     CONFIG_STR_OPTION("PARLEY_APP_KEY", T, app_key, "parley-chat",
                       "Atlassian Connect app key (in the descriptor)"),
     CONFIG_STR_OPTION("PARLEY_APP_NAME", T, app_name, "Parley chat", "the app's name in Jira"),

@@ -94,10 +94,14 @@ gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
     zhashx_set_destructor(self->calls, s_free);
     zhashx_set_destructor(self->followers, s_list_free);
     self->next_id = self->next_ticket = 1;
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    /* unique across machines and containers (where every gateway's pid may be 1) */
     if (config->instance[0])
         snprintf(self->instance, sizeof self->instance, "%.40s", config->instance);
     else
-        snprintf(self->instance, sizeof self->instance, "gw-%d", (int)getpid());
+        snprintf(self->instance, sizeof self->instance, "gw-%.32s-%d", host, (int)getpid());
     return self;
 }
 
