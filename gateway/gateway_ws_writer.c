@@ -103,7 +103,6 @@ static int s_write(gateway_ws_t *self, struct lws *wsi, gw_socket_t *socket)
 
 int gw_writable(gateway_ws_t *self, struct lws *wsi, gw_socket_t *socket)
 {
-    (void)self;
     if (socket->going_away && socket->outbox.count == 0) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY,
                          (unsigned char *)"gateway stopping; reconnect", 27);

@@ -54,17 +54,8 @@ log() { echo "compose: $*"; }
 
 # Installs podman, runc, docker-compose and debootstrap from apt when one is missing.
 ensure_packages() {
-  local pkgs=(podman runc netavark aardvark-dns iptables docker-compose debootstrap curl
-              openssl python3-yaml python3-pytest python3-websockets) missing=() pkg
-  for pkg in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-      missing+=("$pkg")
-  done
-  ((${#missing[@]})) || return 0
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  scripts/deps.sh podman runc netavark aardvark-dns iptables docker-compose debootstrap curl \
+    openssl python3-yaml python3-pytest python3-websockets
 }
 
 service_up() { curl -fsS --max-time 2 --unix-socket "$SOCKET" http://d/_ping >/dev/null 2>&1; }

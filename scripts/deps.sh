@@ -2,6 +2,8 @@
 # Installs what Parley needs on Debian 12 when it is missing; quick when everything is there.
 # apt: build libraries, servers used by the tests, test tools. npm: packages pinned in
 # package-lock.json (installed into ./node_modules).
+#   scripts/deps.sh            all of that
+#   scripts/deps.sh PKG...     only these apt packages (scripts/compose.sh: podman and co.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,8 @@ APT_PACKAGES=(
   python3 python3-pytest python3-zmq python3-msgpack python3-websockets python3-boto3
   python3-jsonschema python3-yaml python3-jwt python3-cryptography
 )
+# with arguments: just those packages, and no npm
+(($#)) && APT_PACKAGES=("$@")
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -32,6 +36,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+(($#)) && exit 0
 if [ -f package-lock.json ]; then
   stamp=node_modules/.parley-lock
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
