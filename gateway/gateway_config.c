@@ -29,6 +29,9 @@ const config_option_t gateway_config_options[] = {
                       "frames a client may send at once above that rate"),
     CONFIG_INT_OPTION("PARLEY_GATEWAY_DRAIN_MS", T, drain_ms, "5000", 0, 600000,
                       "on SIGTERM, time sockets get to close (1001, reconnect elsewhere)"),
+    CONFIG_INT_OPTION("PARLEY_GATEWAY_STATUS_DELAY_MS", T, status_delay_ms, "100", 0, 5000,
+                      "ack and persisted frames wait up to this long to leave with the "
+                      "socket's next frame, so that a busy socket gets fewer writes (0: at once)"),
     CONFIG_STR_OPTION("PARLEY_GATEWAY_INSTANCE", T, instance, "",
                       "this gateway's name for presence and logs (default gw-<host>-<pid>)"),
     CONFIG_STR_OPTION("PARLEY_APP_KEY", T, app_key, "parley-chat",

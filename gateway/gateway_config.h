@@ -17,6 +17,7 @@ typedef struct {
     int64_t ping_s, idle_s;        /* ping an idle socket after ping_s; close it after idle_s */
     int64_t rate_per_s, rate_burst; /* frames a client may send: steady rate and burst */
     int64_t drain_ms;              /* on SIGTERM, time given to sockets to close */
+    int64_t status_delay_ms;       /* ack/persisted frames wait this long for company (0: none) */
     char instance[64];             /* this gateway's name (presence, logs); "" = gw-<host>-<pid> */
     char app_key[64];              /* Atlassian Connect app key */
     char app_name[64];

@@ -113,6 +113,7 @@ void gateway_ws_destroy(gateway_ws_t **self_p)
         zhashx_destroy(&self->calls);
         zhashx_destroy(&self->followers);
         json_writer_release(&self->writer);
+        free(self->waiting);
         free(self);
         *self_p = NULL;
     }
@@ -401,6 +402,7 @@ static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type,
     const char *text = self->writer.data;
     size_t length = self->writer.length;
     bool agents_only = strcmp(type, "conversation.started") == 0;
+    bool status = strcmp(type, "conversation.persisted") == 0;
     /* a typing indicator is for the others, not echoed to its author's own sockets */
     const char *typist = about->typist[0] ? about->typist : NULL;
     for (gw_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
@@ -413,7 +415,9 @@ static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type,
             char *copy = strndup(text, length);
             if (copy)
                 zlistx_add_end(socket->resume->held, copy);
-        } else
+        } else if (status)
+            gw_send_status(self, socket, text, length);
+        else
             gw_send_text(self, socket, text, length);
     }
 }
@@ -733,7 +737,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             json_writer_cstring(&self->writer, "issue", persisted.issue);
             json_writer_cstring(&self->writer, "comment", persisted.comment);
             if (json_writer_end(&self->writer) == 0)
-                gw_send_text(self, socket, self->writer.data, self->writer.length);
+                gw_send_status(self, socket, self->writer.data, self->writer.length);
         }
     }
     zhashx_delete(self->calls, (void *)(uintptr_t)call->ticket);

@@ -50,10 +50,12 @@ typedef struct gw_socket_t_ {
     bool authenticated, closing, going_away;
     bool rx_paused;          /* its frames are not read until its outbox has drained */
     bool dirty;              /* in the gateway's dirty list: frames to write at the flush */
+    bool waiting;            /* status frames held back, due at waiting_due_ms */
     struct gw_socket_t_ *next_dirty;
     double tokens;           /* rate limit: frames the client may still send now */
     int64_t refilled_ms;
     int64_t typed_ms;        /* last typing event published (at most one a second) */
+    int64_t waiting_due_ms;  /* its entry in the gateway's `waiting` ring */
     gw_resume_t *resume;      /* owned; NULL unless a resume is under way */
     char kind[16];
     char tenant[PROTO_NAME_MAX + 1], project[PROTO_NAME_MAX + 1];
@@ -67,6 +69,12 @@ typedef struct gw_socket_t_ {
     size_t rx_size;
     gateway_outbox_t outbox; /* frames to send */
 } gw_socket_t;
+
+/* A socket holding status frames back, and when they are due (zclock_mono ms). */
+typedef struct {
+    uint64_t socket;
+    int64_t due_ms;
+} gw_waiting_t;
 
 /* lws's per-session data: just the socket's id. */
 typedef struct {
@@ -89,6 +97,12 @@ struct gateway_ws_t {
     zhashx_t *calls;       /* ticket -> gw_pending_t, owns */
     zhashx_t *followers;   /* topic -> zlistx_t of the gw_socket_t * following it (borrowed) */
     gw_socket_t *dirty;     /* sockets with frames queued since the last flush (borrowed) */
+    /* sockets holding status frames back (gw_send_status), oldest first: a ring of ids
+       (not pointers: a socket may close meanwhile) with the time each is due. The status
+       timer makes the due ones dirty, a few at a time, not all in one loop turn. */
+    gw_waiting_t *waiting;
+    size_t waiting_head, waiting_count, waiting_capacity;
+    lws_sorted_usec_list_t status_timer;
     uint64_t next_id, next_ticket;
 };
 
@@ -97,6 +111,11 @@ struct gateway_ws_t {
 /* Queues length bytes of text (copied) for socket as one text frame; it goes out at the next
    gateway_ws_flush. A socket whose queue passes PARLEY_GATEWAY_OUTBOX_MAX is cut off. */
 void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length);
+
+/* Queues a status frame (ack, persisted: nothing a person waits for) for socket: it leaves
+   with the socket's next other frame, or after PARLEY_GATEWAY_STATUS_DELAY_MS at the latest,
+   so that a busy socket gets one write where it would get several. */
+void gw_send_status(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length);
 
 /* Queues frame (a JSON object, taken) for socket. */
 void gw_send(gateway_ws_t *self, gw_socket_t *socket, json_t *frame);

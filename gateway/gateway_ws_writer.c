@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Queues length bytes of text (copied) for socket as one text frame. */
-void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length)
+/* Queues length bytes of text (copied) for socket as one text frame. Returns true when it
+   is queued (false: the socket is being cut off). */
+static bool s_queue(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length)
 {
     if (socket->closing)
-        return; /* being cut off: nothing more goes out */
+        return false; /* being cut off: nothing more goes out */
     self->frames_out++;
     if (gateway_outbox_push(&socket->outbox, text, length) != 0)
         plog_warn("frame_dropped", "socket=%llu reason=\"out of memory\"",
@@ -30,7 +31,7 @@ void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, siz
         lws_close_reason(socket->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
                          (unsigned char *)"too slow", 8);
         lws_set_timeout(socket->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        return;
+        return false;
     }
     if (!socket->rx_paused && socket->outbox.count >= (size_t)self->config->outbox_max / 2) {
         /* answers pile up faster than they go out: read no more of this client's frames
@@ -39,11 +40,93 @@ void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, siz
         self->rx_pauses++;
         lws_rx_flow_control(socket->wsi, 0);
     }
+    return true;
+}
+
+/* Puts socket in the list written at the end of the loop's turn. */
+static void s_mark_dirty(gateway_ws_t *self, gw_socket_t *socket)
+{
     if (!socket->dirty) {
         socket->dirty = true;
         socket->next_dirty = self->dirty;
         self->dirty = socket;
     }
+}
+
+void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length)
+{
+    if (s_queue(self, socket, text, length))
+        s_mark_dirty(self, socket);
+}
+
+/* Arms the status timer for the oldest socket waiting. */
+static void s_arm_status_timer(gateway_ws_t *self, int64_t now_ms);
+
+/* The status timer: the sockets whose status frames are due are written this turn. */
+static void s_on_status_timer(lws_sorted_usec_list_t *sul)
+{
+    gateway_ws_t *self = lws_container_of(sul, gateway_ws_t, status_timer);
+    int64_t now = zclock_mono();
+    while (self->waiting_count && self->waiting[self->waiting_head].due_ms <= now) {
+        uint64_t id = self->waiting[self->waiting_head].socket;
+        int64_t due_ms = self->waiting[self->waiting_head].due_ms;
+        self->waiting_head = (self->waiting_head + 1) % self->waiting_capacity;
+        self->waiting_count--;
+        gw_socket_t *socket = zhashx_lookup(self->sockets, (void *)(uintptr_t)id);
+        /* (an entry of a socket whose frames left with another frame meanwhile is stale) */
+        if (socket && socket->waiting && socket->waiting_due_ms == due_ms) {
+            socket->waiting = false;
+            if (socket->outbox.count)
+                s_mark_dirty(self, socket); /* the loop's flush follows this turn */
+        }
+    }
+    s_arm_status_timer(self, now);
+}
+
+static void s_arm_status_timer(gateway_ws_t *self, int64_t now_ms)
+{
+    if (!self->waiting_count)
+        return;
+    int64_t wait_ms = self->waiting[self->waiting_head].due_ms - now_ms;
+    lws_sul_schedule(self->context, 0, &self->status_timer, s_on_status_timer,
+                     (wait_ms > 0 ? wait_ms : 0) * LWS_US_PER_MS);
+}
+
+/* Grows the ring of waiting sockets (kept in order). Returns 0 or -1. */
+static int s_grow_waiting(gateway_ws_t *self)
+{
+    size_t capacity = self->waiting_capacity ? 2 * self->waiting_capacity : 256;
+    gw_waiting_t *grown = malloc(capacity * sizeof *grown);
+    if (!grown)
+        return -1;
+    for (size_t i = 0; i < self->waiting_count; i++)
+        grown[i] = self->waiting[(self->waiting_head + i) % self->waiting_capacity];
+    free(self->waiting);
+    self->waiting = grown;
+    self->waiting_head = 0;
+    self->waiting_capacity = capacity;
+    return 0;
+}
+
+void gw_send_status(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length)
+{
+    if (self->config->status_delay_ms == 0 || !self->context || socket->going_away) {
+        gw_send_text(self, socket, text, length);
+        return;
+    }
+    if (!s_queue(self, socket, text, length) || socket->dirty || socket->waiting)
+        return; /* leaves with what is already due */
+    if (self->waiting_count == self->waiting_capacity && s_grow_waiting(self) != 0) {
+        s_mark_dirty(self, socket); /* not held back, then */
+        return;
+    }
+    int64_t now = zclock_mono();
+    size_t tail = (self->waiting_head + self->waiting_count) % self->waiting_capacity;
+    socket->waiting_due_ms = now + self->config->status_delay_ms;
+    self->waiting[tail] = (gw_waiting_t){socket->id, socket->waiting_due_ms};
+    socket->waiting = true;
+    if (self->waiting_count++ == 0)
+        s_arm_status_timer(self, now);
 }
 
 /* Queues frame (a JSON object, taken) for socket. */
@@ -134,6 +217,8 @@ void gateway_ws_flush(gateway_ws_t *self)
             lws_set_timeout(socket->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             continue;
         }
+        if (socket->outbox.count == 0)
+            socket->waiting = false; /* what it held back has left: the next waits afresh */
         if (socket->outbox.count || socket->going_away)
             lws_callback_on_writable(socket->wsi);
     }

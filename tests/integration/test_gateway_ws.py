@@ -133,6 +133,60 @@ def test_customer_and_agent_chat_through_the_gateway(chat):
              what=f"presence closed the sockets ({open_sockets} open)")
 
 
+def test_status_frames_wait_for_the_next_frame_or_the_delay(cluster_factory, redis_server,
+                                                            dynamo_proxy, jira_sandbox):
+    """ack and persisted are held back up to PARLEY_GATEWAY_STATUS_DELAY_MS: alone, an ack
+    comes after the delay; when another frame goes to that socket first, the ack leaves with
+    it, ahead of it."""
+    delay_s = 2.0
+    stack = start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox,
+                       PARLEY_GATEWAY_STATUS_DELAY_MS=int(delay_s * 1000))
+
+    async def run():
+        async with websockets.connect(stack.ws_url) as customer, \
+                websockets.connect(stack.ws_url) as agent:
+            await agent.send(json.dumps({"type": "hello", "tenant": stack.tenant,
+                                         "kind": "agent", "token": agent_token(stack)}))
+            await expect(agent, "welcome")
+            await customer.send(json.dumps({"type": "hello", "tenant": stack.tenant,
+                                            "project": "SUP", "kind": "customer",
+                                            "token": customer_token()}))
+            await expect(customer, "welcome")
+            await customer.send(json.dumps({"type": "conversation.start", "id": "d1",
+                                            "text": "Delays"}))
+            issue = (await expect(customer, "conversation.started", id="d1"))["issue"]
+            await agent.send(json.dumps({"type": "join", "issue": issue}))
+            await expect(agent, "joined")
+
+            sent = time.monotonic()
+            await customer.send(json.dumps({"type": "message", "id": "m1", "issue": issue,
+                                            "text": "first"}))
+            await expect(agent, "message", id="m1")
+            await expect(customer, "ack", id="m1")
+            assert time.monotonic() - sent >= delay_s * 0.9  # held back: nothing else went
+
+            await customer.send(json.dumps({"type": "message", "id": "m2", "issue": issue,
+                                            "text": "second"}))
+            await expect(agent, "message", id="m2")
+            wait_for(lambda: len(stack.sandbox.issue(issue)["comments"]) == 2, timeout=10,
+                     what="Jira has the second comment")
+            await asyncio.sleep(0.3)  # its reply reaches the gateway: the ack waits there
+            answered = time.monotonic()
+            await agent.send(json.dumps({"type": "message", "id": "a1", "issue": issue,
+                                         "text": "reply"}))
+            frames = []
+            while not frames or frames[-1].get("type") != "message":
+                frames.append(json.loads(await asyncio.wait_for(customer.recv(), 10)))
+            assert time.monotonic() - answered < delay_s * 0.75
+            kinds = [(f["type"], f.get("id")) for f in frames]
+            assert ("ack", "m2") in kinds and kinds[-1] == ("message", "a1"), kinds
+
+    try:
+        asyncio.run(run())
+    finally:
+        stack.client.close()
+
+
 def test_bad_token_and_huge_frame(chat):
     async def run():
         async with websockets.connect(chat.ws_url) as ws:
