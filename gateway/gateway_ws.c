@@ -390,15 +390,12 @@ static void s_on_start(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
         snprintf(pending->after, sizeof pending->after, "%s", after);
 }
 
-/* Pushes the frame in self->writer, the client form of an event of type on topic about
-   `about`, to the sockets following topic, except `origin` (the socket it came from, or
+/* Pushes the frame in self->writer, the client form of an event of type about `about`, to
+   the sockets in list (a topic's followers), except `origin` (the socket it came from, or
    NULL). A socket resuming that conversation holds it until its transcript is out. */
-static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type,
-                      const gateway_frame_about_t *about, const gw_socket_t *origin)
+static void s_fan_out_to(gateway_ws_t *self, zlistx_t *list, const char *type,
+                         const gateway_frame_about_t *about, const gw_socket_t *origin)
 {
-    zlistx_t *list = zhashx_lookup(self->followers, topic);
-    if (!list)
-        return;
     const char *text = self->writer.data;
     size_t length = self->writer.length;
     bool agents_only = strcmp(type, "conversation.started") == 0;
@@ -420,6 +417,15 @@ static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type,
         else
             gw_send_text(self, socket, text, length);
     }
+}
+
+/* s_fan_out_to the followers of topic, if any. */
+static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type,
+                      const gateway_frame_about_t *about, const gw_socket_t *origin)
+{
+    zlistx_t *list = zhashx_lookup(self->followers, topic);
+    if (list)
+        s_fan_out_to(self, list, type, about, origin);
 }
 
 /* True when socket may read and write in conversation issue. */
@@ -746,9 +752,10 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
 {
     gateway_frame_about_t about;
-    if (zhashx_lookup(self->followers, event->topic) &&
+    zlistx_t *list = zhashx_lookup(self->followers, event->topic);
+    if (list &&
         gateway_frame_event(&self->writer, event->type, event->payload, event->size, &about) == 0)
-        s_fan_out(self, event->topic, event->type, &about, NULL);
+        s_fan_out_to(self, list, event->type, &about, NULL);
 }
 
 
@@ -758,9 +765,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
                         void *user, void *in, size_t len)
 {
     gw_session_t *session = user;
-    gw_socket_t *socket = session && session->socket
-                             ? zhashx_lookup(self->sockets, (void *)(uintptr_t)session->socket)
-                             : NULL;
+    gw_socket_t *socket = session ? session->socket : NULL;
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED: {
         if (self->draining ||
@@ -777,7 +782,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
         self->connections++;
         socket->tokens = (double)self->config->rate_burst;
         socket->refilled_ms = zclock_mono();
-        session->socket = socket->id;
+        session->socket = socket;
         zhashx_insert(self->sockets, (void *)(uintptr_t)socket->id, socket);
         return 0;
     }
@@ -842,6 +847,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
             gw_presence_close(self, socket);
             s_unfollow_all(self, socket);
             zhashx_delete(self->sockets, (void *)(uintptr_t)socket->id);
+            session->socket = NULL;
         }
         return 0;
     default:

@@ -76,9 +76,10 @@ typedef struct {
     int64_t due_ms;
 } gw_waiting_t;
 
-/* lws's per-session data: just the socket's id. */
+/* lws's per-session data: the socket (owned by gateway_ws_t's `sockets`; NULL once it is
+   freed at LWS_CALLBACK_CLOSED). */
 typedef struct {
-    uint64_t socket;
+    gw_socket_t *socket;
 } gw_session_t;
 
 struct gateway_ws_t {
