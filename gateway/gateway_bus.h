@@ -34,6 +34,12 @@ typedef struct {
     char error_message[PROTO_TEXT_MAX + 1];
     uint8_t *reply;                       /* owned, may be NULL */
     size_t reply_size;
+    /* the caller's own notes (whom to answer, how), handed back untouched with the result:
+       the caller keeps no table of its calls */
+    union {
+        uint64_t align;
+        uint8_t bytes[192];
+    } note;
 } gateway_call_t;
 
 /* Returns a new call for service/type with a copy of payload, or NULL. */

@@ -1,7 +1,7 @@
 /*  gateway_ws.c - see gateway_ws.h: the client protocol's frames and the answers and events
     that concern them (writing frames: gateway_ws_writer.c; presence: gateway_ws_presence.c).
-    Sockets live in `sockets` (id -> socket, owning); calls out on the bus are remembered in
-    `calls` (ticket -> what to do with the answer), so an answer for a socket that closed
+    Sockets live in `sockets` (id -> socket, owning); a call out on the bus carries what to do
+    with its answer (gw_pending_t, with the socket's id), so an answer for a socket that closed
     meanwhile finds nothing and is dropped. */
 #include "gateway_frames.h"
 #include "gateway_ws_internal.h"
@@ -84,14 +84,12 @@ gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
         return NULL;
     self->config = config;
     self->sockets = s_u64_map();
-    self->calls = s_u64_map();
     self->followers = zhashx_new();
-    if (!self->sockets || !self->calls || !self->followers) {
+    if (!self->sockets || !self->followers) {
         gateway_ws_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->sockets, s_socket_free);
-    zhashx_set_destructor(self->calls, s_free);
     zhashx_set_destructor(self->followers, s_list_free);
     self->next_id = self->next_ticket = 1;
     char host[64] = "";
@@ -110,7 +108,6 @@ void gateway_ws_destroy(gateway_ws_t **self_p)
     gateway_ws_t *self = *self_p;
     if (self) {
         zhashx_destroy(&self->sockets);
-        zhashx_destroy(&self->calls);
         zhashx_destroy(&self->followers);
         json_writer_release(&self->writer);
         free(self->waiting);
@@ -180,44 +177,46 @@ static void s_unfollow_all(gateway_ws_t *self, gw_socket_t *socket)
     socket->topic_count = 0;
 }
 
-/* Sends a request on behalf of socket; the answer comes to gateway_ws_deliver. Returns what
-   is remembered of it (owned by self->calls until the answer), or NULL after telling the
-   client why it could not be sent. */
-static gw_pending_t *s_call(gateway_ws_t *self, gw_socket_t *socket, gw_call_kind_t kind,
-                           const char *id, const char *type, const proto_buffer_t *payload,
-                           const char *order_key)
+int gw_call(gateway_ws_t *self, gateway_call_t **call_p, const gw_pending_t *note)
 {
-    gateway_call_t *call = gateway_call_new("jira", type, payload->data, payload->size,
-                                            (uint32_t)self->config->request_timeout_ms);
-    gw_pending_t *pending = calloc(1, sizeof *pending);
-    if (!call || !pending) {
-        gateway_call_free(&call);
-        free(pending);
-        gw_error(self, socket, "internal", "out of memory", id);
-        return NULL;
-    }
+    gateway_call_t *call = *call_p;
     call->owner = GATEWAY_OWNER_WS;
     call->ticket = self->next_ticket++;
-    if (order_key)
-        proto_name_set(call->order_key, order_key);
-    *pending = (gw_pending_t){.socket = socket->id, .kind = kind};
-    snprintf(pending->id, sizeof pending->id, "%s", id ? id : "");
-    uint64_t ticket = call->ticket;
-    zhashx_insert(self->calls, (void *)(uintptr_t)ticket, pending);
-    if (gateway_bus_call(self->bus, &call) != 0) {
-        zhashx_delete(self->calls, (void *)(uintptr_t)ticket);
-        gw_error(self, socket, "unavailable", "the bus is not reachable", id);
-        return NULL;
-    }
-    return pending;
+    memcpy(call->note.bytes, note, sizeof *note);
+    if (gateway_bus_call(self->bus, call_p) != 0)
+        return -1;
+    self->calls_waiting++;
+    return 0;
 }
 
+/* Sends a request on behalf of socket (note: what to do with the answer); the answer comes
+   to gateway_ws_deliver. Returns 0, or -1 after telling the client why it was not sent. */
+static int s_call(gateway_ws_t *self, gw_socket_t *socket, const gw_pending_t *note,
+                  const char *type, const proto_buffer_t *payload, const char *order_key)
+{
+    const char *id = note->id[0] ? note->id : NULL;
+    gateway_call_t *call = gateway_call_new("jira", type, payload->data, payload->size,
+                                            (uint32_t)self->config->request_timeout_ms);
+    if (!call) {
+        gw_error(self, socket, "internal", "out of memory", id);
+        return -1;
+    }
+    if (order_key)
+        proto_name_set(call->order_key, order_key);
+    if (gw_call(self, &call, note) != 0) {
+        gw_error(self, socket, "unavailable", "the bus is not reachable", id);
+        return -1;
+    }
+    return 0;
+}
 
-
-
-
-
-
+/* A note for a call of kind made for socket about the client's id (may be NULL). */
+static gw_pending_t s_note(const gw_socket_t *socket, gw_call_kind_t kind, const char *id)
+{
+    gw_pending_t note = {.socket = socket->id, .kind = kind};
+    snprintf(note.id, sizeof note.id, "%s", id ? id : "");
+    return note;
+}
 
 void gateway_ws_drain(gateway_ws_t *self)
 {
@@ -245,7 +244,7 @@ static void s_on_counters_timer(lws_sorted_usec_list_t *sul)
     uint64_t values[] = {zhashx_size(self->sockets), self->connections, self->refused_full,
                          self->frames_in, self->frames_out, self->errors_sent,
                          self->rate_limited, self->slow_consumers, self->too_large,
-                         zhashx_size(self->calls), self->rx_pauses};
+                         self->calls_waiting, self->rx_pauses};
     if (self->bus)
         gateway_bus_counters(self->bus, names, values, sizeof values / sizeof *values);
     if (self->context)
@@ -308,8 +307,9 @@ static void s_on_hello(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
     snprintf(socket->project, sizeof socket->project, "%s", project ? project : "");
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
+    gw_pending_t note = s_note(socket, CALL_HELLO, NULL);
     if (proto_session_authenticate_encode(&ask, &encoded) == 0)
-        s_call(self, socket, CALL_HELLO, NULL, "session.authenticate", &encoded, NULL);
+        s_call(self, socket, &note, "session.authenticate", &encoded, NULL);
     proto_buffer_release(&encoded);
 }
 
@@ -334,8 +334,9 @@ static void s_resume(gateway_ws_t *self, gw_socket_t *socket, const char *issue,
     proto_name_set(ask.after_comment, after);
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
+    gw_pending_t note = s_note(socket, CALL_TRANSCRIPT, issue);
     if (proto_conversation_transcript_encode(&ask, &encoded) == 0)
-        s_call(self, socket, CALL_TRANSCRIPT, issue, "conversation.transcript", &encoded, NULL);
+        s_call(self, socket, &note, "conversation.transcript", &encoded, NULL);
     proto_buffer_release(&encoded);
 }
 
@@ -378,16 +379,15 @@ static void s_on_start(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
     start.conversation[0] = 'c';
     for (int i = 0; i < 20; i++)
         snprintf(start.conversation + 1 + 2 * i, 3, "%02x", digest[i]);
+    gw_pending_t note = s_note(socket, CALL_START, id);
+    const char *after = s_after(frame);
+    if (after)
+        snprintf(note.after, sizeof note.after, "%s", after);
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
-    gw_pending_t *pending =
-        proto_conversation_start_encode(&start, &encoded) == 0
-            ? s_call(self, socket, CALL_START, id, "conversation.start", &encoded, NULL)
-            : NULL;
+    if (proto_conversation_start_encode(&start, &encoded) == 0)
+        s_call(self, socket, &note, "conversation.start", &encoded, NULL);
     proto_buffer_release(&encoded);
-    const char *after = s_after(frame);
-    if (pending && after)
-        snprintf(pending->after, sizeof pending->after, "%s", after);
 }
 
 /* Pushes the frame in self->writer, the client form of an event of type about `about`, to
@@ -485,8 +485,9 @@ static void s_on_message(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
     proto_name_set(message.author_kind, socket->kind);
     proto_name_set(message.author, socket->account);
     proto_buffer_init(&encoded);
+    gw_pending_t note = s_note(socket, CALL_MESSAGE, id);
     if (proto_conversation_message_encode(&message, &encoded) == 0)
-        s_call(self, socket, CALL_MESSAGE, id, "conversation.message", &encoded, order_key);
+        s_call(self, socket, &note, "conversation.message", &encoded, order_key);
     proto_buffer_release(&encoded);
 }
 
@@ -653,9 +654,8 @@ static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gateway_cal
 
 void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
 {
-    gw_pending_t *pending = zhashx_lookup(self->calls, (void *)(uintptr_t)call->ticket);
-    if (!pending)
-        return;
+    const gw_pending_t *pending = (const gw_pending_t *)call->note.bytes;
+    self->calls_waiting--;
     gw_socket_t *socket =
         pending->socket ? zhashx_lookup(self->sockets, (void *)(uintptr_t)pending->socket) : NULL;
     if (pending->kind == CALL_PRESENCE && call->error_code[0])
@@ -746,7 +746,6 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
                 gw_send_status(self, socket, self->writer.data, self->writer.length);
         }
     }
-    zhashx_delete(self->calls, (void *)(uintptr_t)call->ticket);
 }
 
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)

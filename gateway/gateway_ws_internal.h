@@ -1,5 +1,5 @@
 /*  gateway_ws_internal.h - what the websocket modules share, and nothing else includes:
-    the socket, the calls waiting for answers and the gateway_ws_t state (gateway_ws.c: the
+    the socket, what is remembered of a call and the gateway_ws_t state (gateway_ws.c: the
     client protocol; gateway_ws_writer.c: queues and writes frames, flow control, slow
     consumers; gateway_ws_presence.c: tells the presence service about the sockets).
 
@@ -26,12 +26,18 @@ typedef enum {
     CALL_TRANSCRIPT
 } gw_call_kind_t;
 
+/* What the gateway remembers of a call it made: kept in the call's note, so it comes back
+   with the answer. An answer for a socket that closed meanwhile finds no socket by that id
+   and is dropped. */
 typedef struct {
     uint64_t socket;
     gw_call_kind_t kind;
     char id[PROTO_NAME_MAX + 1];    /* the client's id of what it asked for */
     char after[PROTO_NAME_MAX + 1]; /* conversation.start: resume after this comment */
 } gw_pending_t;
+
+_Static_assert(sizeof(gw_pending_t) <= sizeof(((gateway_call_t *)0)->note),
+               "gw_pending_t must fit in a call's note");
 
 /* A conversation being resumed: while its transcript (after comment `after`) is read from
    Jira, live frames of it wait in `held`, and go out after it, minus those the transcript
@@ -95,7 +101,7 @@ struct gateway_ws_t {
     uint8_t batch[LWS_PRE + GW_BATCH_BYTES]; /* gw_writable packs frames here */
     json_writer_t writer;  /* the frame being built (its buffer is reused) */
     zhashx_t *sockets;     /* id -> gw_socket_t, owns */
-    zhashx_t *calls;       /* ticket -> gw_pending_t, owns */
+    uint64_t calls_waiting; /* calls handed to the bus and not answered yet */
     zhashx_t *followers;   /* topic -> zlistx_t of the gw_socket_t * following it (borrowed) */
     gw_socket_t *dirty;     /* sockets with frames queued since the last flush (borrowed) */
     /* sockets holding status frames back (gw_send_status), oldest first: a ring of ids
@@ -127,6 +133,12 @@ void gw_error(gateway_ws_t *self, gw_socket_t *socket, const char *code, const c
 
 /* LWS_CALLBACK_SERVER_WRITEABLE for socket. Returns what the callback returns (-1: close). */
 int gw_writable(gateway_ws_t *self, struct lws *wsi, gw_socket_t *socket);
+
+/* gateway_ws.c */
+
+/* Hands a call made for socket (NULL: for none) to the bus with note (copied into it); the
+   answer comes to gateway_ws_deliver. Returns 0, or -1 when it could not be queued. */
+int gw_call(gateway_ws_t *self, gateway_call_t **call_p, const gw_pending_t *note);
 
 /* gateway_ws_presence.c */
 

@@ -1,7 +1,7 @@
 /*  gateway_ws_presence.c - tells the presence service about this gateway's websockets: open
     (agents: online in their projects), close, a heartbeat of every open socket's last seen
-    per tenant in batches, and a customer's question whether anyone is there. The calls are
-    remembered like the client's (gateway_ws.c delivers the answers). See
+    per tenant in batches, and a customer's question whether anyone is there. The calls carry
+    their notes like the client's (gateway_ws.c delivers the answers). See
     gateway_ws_internal.h. */
 #include "../common/plog.h"
 #include "gateway_ws_internal.h"
@@ -21,16 +21,9 @@ static void s_presence_call(gateway_ws_t *self, gw_socket_t *socket, const char 
 {
     gateway_call_t *call = gateway_call_new("presence", type, payload->data, payload->size,
                                             (uint32_t)self->config->request_timeout_ms);
-    gw_pending_t *pending = call ? calloc(1, sizeof *pending) : NULL;
-    if (!pending) {
-        gateway_call_free(&call);
-        return;
-    }
-    call->owner = GATEWAY_OWNER_WS;
-    call->ticket = self->next_ticket++;
-    *pending = (gw_pending_t){.socket = socket ? socket->id : 0, .kind = kind};
-    zhashx_insert(self->calls, (void *)(uintptr_t)call->ticket, pending);
-    gateway_bus_call(self->bus, &call);
+    gw_pending_t note = {.socket = socket ? socket->id : 0, .kind = kind};
+    if (call)
+        gw_call(self, &call, &note);
 }
 
 /* Tells presence the socket is open (agents: online in their projects). */
