@@ -55,9 +55,7 @@ static void s_socket_free(void **item)
     if (socket) {
         s_resume_free(&socket->resume);
         gateway_outbox_clear(&socket->outbox);
-        for (uint32_t i = 0; i < socket->topic_count; i++)
-            free(socket->topics[i]);
-        free(socket->topics);
+        free(socket->follows.topics); /* (left at LWS_CALLBACK_CLOSED, or all freed at once) */
         free(socket->projects);
         free(socket->display_name);
         free(socket->rx);
@@ -72,11 +70,6 @@ static void s_free(void **item)
     *item = NULL;
 }
 
-static void s_list_free(void **item)
-{
-    zlistx_destroy((zlistx_t **)item);
-}
-
 gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
 {
     gateway_ws_t *self = calloc(1, sizeof *self);
@@ -84,13 +77,12 @@ gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
         return NULL;
     self->config = config;
     self->sockets = s_u64_map();
-    self->followers = zhashx_new();
-    if (!self->sockets || !self->followers) {
+    self->topics = gateway_topics_new();
+    if (!self->sockets || !self->topics) {
         gateway_ws_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->sockets, s_socket_free);
-    zhashx_set_destructor(self->followers, s_list_free);
     self->next_id = self->next_ticket = 1;
     char host[64] = "";
     if (gethostname(host, sizeof host - 1) != 0)
@@ -108,7 +100,7 @@ void gateway_ws_destroy(gateway_ws_t **self_p)
     gateway_ws_t *self = *self_p;
     if (self) {
         zhashx_destroy(&self->sockets);
-        zhashx_destroy(&self->followers);
+        gateway_topics_destroy(&self->topics);
         json_writer_release(&self->writer);
         free(self->waiting);
         free(self);
@@ -132,49 +124,21 @@ size_t gateway_ws_session_size(void)
 /* Makes socket follow topic (subscribing the gateway when it is the first). */
 static void s_follow(gateway_ws_t *self, gw_socket_t *socket, const char *topic)
 {
-    for (uint32_t i = 0; i < socket->topic_count; i++)
-        if (strcmp(socket->topics[i], topic) == 0)
-            return;
-    if (socket->topic_count == GW_TOPICS_MAX)
-        return;
-    if (socket->topic_count == socket->topic_capacity) {
-        uint32_t capacity = socket->topic_capacity ? 2 * socket->topic_capacity : 2;
-        char **grown = realloc(socket->topics, capacity * sizeof *grown);
-        if (!grown)
-            return;
-        socket->topics = grown;
-        socket->topic_capacity = capacity;
-    }
-    char *name = strdup(topic);
-    zlistx_t *list = name ? zhashx_lookup(self->followers, topic) : NULL;
-    if (!list) {
-        list = name ? zlistx_new() : NULL;
-        if (!list) {
-            free(name);
-            return;
-        }
-        zhashx_insert(self->followers, topic, list);
+    if (gateway_topics_follow(self->topics, &socket->follows, topic, GW_TOPICS_MAX) == 1)
         gateway_bus_subscribe(self->bus, topic);
-    }
-    socket->topics[socket->topic_count++] = name;
-    zlistx_add_end(list, socket);
+}
+
+static void s_unsubscribe(const char *topic, void *arg)
+{
+    gateway_ws_t *self = arg;
+    if (self->bus)
+        gateway_bus_unsubscribe(self->bus, topic);
 }
 
 /* Drops every topic socket follows (unsubscribing the gateway from those nobody follows). */
 static void s_unfollow_all(gateway_ws_t *self, gw_socket_t *socket)
 {
-    for (uint32_t i = 0; i < socket->topic_count; i++) {
-        zlistx_t *list = zhashx_lookup(self->followers, socket->topics[i]);
-        if (list && zlistx_find(list, socket))
-            zlistx_delete(list, zlistx_cursor(list));
-        if (list && zlistx_size(list) == 0) {
-            if (self->bus)
-                gateway_bus_unsubscribe(self->bus, socket->topics[i]);
-            zhashx_delete(self->followers, socket->topics[i]);
-        }
-        free(socket->topics[i]);
-    }
-    socket->topic_count = 0;
+    gateway_topics_leave_all(self->topics, &socket->follows, s_unsubscribe, self);
 }
 
 int gw_call(gateway_ws_t *self, gateway_call_t **call_p, const gw_pending_t *note)
@@ -393,7 +357,7 @@ static void s_on_start(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
 /* Pushes the frame in self->writer, the client form of an event of type about `about`, to
    the sockets in list (a topic's followers), except `origin` (the socket it came from, or
    NULL). A socket resuming that conversation holds it until its transcript is out. */
-static void s_fan_out_to(gateway_ws_t *self, zlistx_t *list, const char *type,
+static void s_fan_out_to(gateway_ws_t *self, const gateway_topic_t *topic, const char *type,
                          const gateway_frame_about_t *about, const gw_socket_t *origin)
 {
     const char *text = self->writer.data;
@@ -402,7 +366,8 @@ static void s_fan_out_to(gateway_ws_t *self, zlistx_t *list, const char *type,
     bool status = strcmp(type, "conversation.persisted") == 0;
     /* a typing indicator is for the others, not echoed to its author's own sockets */
     const char *typist = about->typist[0] ? about->typist : NULL;
-    for (gw_socket_t *socket = zlistx_first(list); socket; socket = zlistx_next(list)) {
+    for (uint32_t i = 0; i < topic->count; i++) {
+        gw_socket_t *socket = topic->followers[i]->owner;
         if (agents_only && strcmp(socket->kind, "agent") != 0)
             continue;
         if (socket == origin || (typist && strcmp(socket->account, typist) == 0))
@@ -423,9 +388,9 @@ static void s_fan_out_to(gateway_ws_t *self, zlistx_t *list, const char *type,
 static void s_fan_out(gateway_ws_t *self, const char *topic, const char *type,
                       const gateway_frame_about_t *about, const gw_socket_t *origin)
 {
-    zlistx_t *list = zhashx_lookup(self->followers, topic);
-    if (list)
-        s_fan_out_to(self, list, type, about, origin);
+    const gateway_topic_t *followed = gateway_topics_find(self->topics, topic);
+    if (followed)
+        s_fan_out_to(self, followed, type, about, origin);
 }
 
 /* True when socket may read and write in conversation issue. */
@@ -433,10 +398,7 @@ static bool s_may_see(const gw_socket_t *socket, const char *issue)
 {
     char topic[2 * PROTO_NAME_MAX + 8];
     snprintf(topic, sizeof topic, "conv.%s.%s", socket->tenant, issue);
-    for (uint32_t i = 0; i < socket->topic_count; i++)
-        if (strcmp(socket->topics[i], topic) == 0)
-            return true;
-    return false;
+    return gateway_follower_follows(&socket->follows, topic);
 }
 
 static void s_on_message(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
@@ -751,10 +713,10 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)
 {
     gateway_frame_about_t about;
-    zlistx_t *list = zhashx_lookup(self->followers, event->topic);
-    if (list &&
+    const gateway_topic_t *topic = gateway_topics_find(self->topics, event->topic);
+    if (topic &&
         gateway_frame_event(&self->writer, event->type, event->payload, event->size, &about) == 0)
-        s_fan_out_to(self, list, event->type, &about, NULL);
+        s_fan_out_to(self, topic, event->type, &about, NULL);
 }
 
 
@@ -778,6 +740,7 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
             return -1;
         socket->id = self->next_id++;
         socket->wsi = wsi;
+        socket->follows.owner = socket;
         self->connections++;
         socket->tokens = (double)self->config->rate_burst;
         socket->refilled_ms = zclock_mono();

@@ -9,6 +9,7 @@
 
 #include "../common/json_writer.h"
 #include "gateway_outbox.h"
+#include "gateway_topics.h"
 #include "gateway_ws.h"
 
 #include <jansson.h>
@@ -69,8 +70,7 @@ typedef struct gw_socket_t_ {
     char *display_name;      /* owned; NULL when none */
     char (*projects)[PROTO_NAME_MAX + 1]; /* owned: the projects an agent serves */
     uint32_t project_count;
-    char **topics;           /* owned strings: the topics this socket follows */
-    uint32_t topic_count, topic_capacity;
+    gateway_follower_t follows; /* the topics this socket follows (owner: the socket) */
     uint8_t *rx;             /* a frame arriving in pieces, owned; NULL otherwise */
     size_t rx_size;
     gateway_outbox_t outbox; /* frames to send */
@@ -102,7 +102,7 @@ struct gateway_ws_t {
     json_writer_t writer;  /* the frame being built (its buffer is reused) */
     zhashx_t *sockets;     /* id -> gw_socket_t, owns */
     uint64_t calls_waiting; /* calls handed to the bus and not answered yet */
-    zhashx_t *followers;   /* topic -> zlistx_t of the gw_socket_t * following it (borrowed) */
+    gateway_topics_t *topics; /* who follows which topic */
     gw_socket_t *dirty;     /* sockets with frames queued since the last flush (borrowed) */
     /* sockets holding status frames back (gw_send_status), oldest first: a ring of ids
        (not pointers: a socket may close meanwhile) with the time each is due. The status

@@ -18,5 +18,6 @@ int main(void)
     failed += test_adf_group();
     failed += test_http_multi_group();
     failed += test_json_writer_group();
+    failed += test_gateway_topics_group();
     return failed ? 1 : 0;
 }

@@ -23,5 +23,6 @@ int test_connect_qsh_group(void);
 int test_adf_group(void);
 int test_http_multi_group(void);
 int test_json_writer_group(void);
+int test_gateway_topics_group(void);
 
 #endif
