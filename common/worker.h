@@ -64,6 +64,11 @@ uint64_t *worker_counter(worker_t *self, const char *name);
 int worker_publish(worker_t *self, const char *topic, const char *type, const uint8_t *payload,
                    size_t size);
 
+/* worker_publish on behalf of origin (a NAME: the process the event is about, which may
+   drop it as its own), not this worker. */
+int worker_publish_as(worker_t *self, const char *origin, const char *topic, const char *type,
+                      const uint8_t *payload, size_t size);
+
 /* Connects and serves until a signal arrives on signal_fd (see signals.h), then drains.
    Returns 0 after a clean drain, 1 when the drain timed out with requests still held. */
 int worker_run(worker_t *self, int signal_fd);

@@ -27,6 +27,7 @@ typedef struct {
     int wake_fd;              /* eventfd: something is waiting in `down` */
     gateway_mailbox_t *down;  /* lws thread -> bus thread */
     gateway_mailbox_t *up;    /* bus thread -> lws thread */
+    char instance[PROTO_NAME_MAX + 1]; /* the bus client's name, set before READY */
 } s_args_t;
 
 struct gateway_bus_t {
@@ -285,6 +286,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     zmq_pollitem_t signal_item = {.fd = self.args->signal_fd, .events = ZMQ_POLLIN};
     zmq_pollitem_t wake_item = {.fd = self.args->wake_fd, .events = ZMQ_POLLIN};
     if (self.client) {
+        proto_name_set(self.args->instance, bus_client_instance(self.client));
         bus_client_on_event(self.client, s_on_event, &self);
         self.events_dropped = bus_client_counter(self.client, "events_dropped");
     }
@@ -481,4 +483,9 @@ int gateway_bus_publish(gateway_bus_t *self, const char *topic, const char *type
 bool gateway_bus_stop_requested(const gateway_bus_t *self)
 {
     return self->stop;
+}
+
+const char *gateway_bus_instance(const gateway_bus_t *self)
+{
+    return self->args.instance;
 }

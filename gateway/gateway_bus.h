@@ -38,7 +38,7 @@ typedef struct {
        the caller keeps no table of its calls */
     union {
         uint64_t align;
-        uint8_t bytes[192];
+        uint8_t bytes[256];
     } note;
 } gateway_call_t;
 
@@ -99,6 +99,10 @@ bool gateway_bus_next(gateway_bus_t *self, gateway_call_t **call, gateway_event_
 /* The next finished call (caller owns it), or NULL when there is none now; events met on
    the way are dropped (for users that subscribe to nothing). */
 gateway_call_t *gateway_bus_next_done(gateway_bus_t *self);
+
+/* The bus client's name: the origin of what this gateway publishes, and of the events
+   it drops as its own. */
+const char *gateway_bus_instance(const gateway_bus_t *self);
 
 /* True once a SIGTERM or SIGINT arrived. */
 bool gateway_bus_stop_requested(const gateway_bus_t *self);

@@ -83,12 +83,17 @@ int gateway_frame_event(json_writer_t *out, const char *type, const uint8_t *pay
         if (proto_conversation_persisted_decode(&p, payload, size, &why) != 0)
             return -1;
         memcpy(about->issue, p.issue, sizeof about->issue);
-        json_writer_begin(out);
-        json_writer_cstring(out, "type", "persisted");
-        json_writer_cstring(out, "issue", p.issue);
-        json_writer_cstring(out, "id", p.message);
-        json_writer_cstring(out, "comment", p.comment);
-        return json_writer_end(out);
+        return gateway_frame_persisted(out, &p);
     }
     return -1;
+}
+
+int gateway_frame_persisted(json_writer_t *out, const proto_conversation_persisted_t *p)
+{
+    json_writer_begin(out);
+    json_writer_cstring(out, "type", "persisted");
+    json_writer_cstring(out, "issue", p->issue);
+    json_writer_cstring(out, "id", p->message);
+    json_writer_cstring(out, "comment", p->comment);
+    return json_writer_end(out);
 }

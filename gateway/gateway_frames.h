@@ -25,6 +25,10 @@ int gateway_frame_message(json_writer_t *out, const proto_conversation_message_e
 int gateway_frame_signal(json_writer_t *out, const char *type,
                          const proto_conversation_signal_t *g);
 
+/* The `persisted` frame of a conversation.persisted event or reply. Returns 0 or -1 (out of
+   memory). */
+int gateway_frame_persisted(json_writer_t *out, const proto_conversation_persisted_t *p);
+
 /* The frame of an event of type with payload (size bytes, borrowed), and what it is about.
    Returns 0, or -1 when clients do not get such events or the payload does not decode. */
 int gateway_frame_event(json_writer_t *out, const char *type, const uint8_t *payload,

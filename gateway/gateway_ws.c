@@ -179,6 +179,7 @@ static gw_pending_t s_note(const gw_socket_t *socket, gw_call_kind_t kind, const
 {
     gw_pending_t note = {.socket = socket->id, .kind = kind};
     snprintf(note.id, sizeof note.id, "%s", id ? id : "");
+    memcpy(note.tenant, socket->tenant, sizeof note.tenant);
     return note;
 }
 
@@ -446,6 +447,8 @@ static void s_on_message(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
     proto_name_set(message.message, id);
     proto_name_set(message.author_kind, socket->kind);
     proto_name_set(message.author, socket->account);
+    message.has_origin = true; /* the persisted event is ours to give our sockets: see below */
+    proto_name_set(message.origin, gateway_bus_instance(self->bus));
     proto_buffer_init(&encoded);
     gw_pending_t note = s_note(socket, CALL_MESSAGE, id);
     if (proto_conversation_message_encode(&message, &encoded) == 0)
@@ -614,6 +617,36 @@ static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gateway_cal
     zhashx_destroy(&sent);
 }
 
+/* Jira has the message the note is about: the sender (socket, or NULL when it closed) gets
+   `ack`; the other sockets here following the conversation get `persisted` from this reply,
+   not from the event, which other gateways get and this one drops as its own (origin). */
+static void s_persisted(gateway_ws_t *self, gw_socket_t *socket, const gw_pending_t *pending,
+                        const gateway_call_t *call)
+{
+    proto_conversation_persisted_t persisted;
+    proto_decode_error_t why;
+    if (proto_conversation_persisted_decode(&persisted, call->reply, call->reply_size, &why) !=
+        0)
+        return;
+    if (socket) {
+        json_writer_begin(&self->writer);
+        json_writer_cstring(&self->writer, "type", "ack");
+        json_writer_cstring(&self->writer, "id", pending->id);
+        json_writer_cstring(&self->writer, "issue", persisted.issue);
+        json_writer_cstring(&self->writer, "comment", persisted.comment);
+        if (json_writer_end(&self->writer) == 0)
+            gw_send_status(self, socket, self->writer.data, self->writer.length);
+    }
+    if (persisted.duplicate) /* a resend: nothing new for the others (no event either) */
+        return;
+    char topic[2 * PROTO_NAME_MAX + 8];
+    snprintf(topic, sizeof topic, "conv.%s.%s", pending->tenant, persisted.issue);
+    gateway_frame_about_t about = {.typist = ""};
+    proto_name_set(about.issue, persisted.issue);
+    if (gateway_frame_persisted(&self->writer, &persisted) == 0)
+        s_fan_out(self, topic, "conversation.persisted", &about, socket);
+}
+
 void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
 {
     const gw_pending_t *pending = (const gw_pending_t *)call->note.bytes;
@@ -694,20 +727,8 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
         }
     } else if (socket && pending->kind == CALL_TRANSCRIPT) {
         s_resumed(self, socket, call);
-    } else if (socket && pending->kind == CALL_MESSAGE) {
-        proto_conversation_persisted_t persisted;
-        proto_decode_error_t why;
-        if (proto_conversation_persisted_decode(&persisted, call->reply, call->reply_size,
-                                                &why) == 0) {
-            json_writer_begin(&self->writer);
-            json_writer_cstring(&self->writer, "type", "ack");
-            json_writer_cstring(&self->writer, "id", pending->id);
-            json_writer_cstring(&self->writer, "issue", persisted.issue);
-            json_writer_cstring(&self->writer, "comment", persisted.comment);
-            if (json_writer_end(&self->writer) == 0)
-                gw_send_status(self, socket, self->writer.data, self->writer.length);
-        }
-    }
+    } else if (pending->kind == CALL_MESSAGE && !call->error_code[0])
+        s_persisted(self, socket, pending, call);
 }
 
 void gateway_ws_event(gateway_ws_t *self, gateway_event_t *event)

@@ -35,6 +35,7 @@ typedef struct {
     gw_call_kind_t kind;
     char id[PROTO_NAME_MAX + 1];    /* the client's id of what it asked for */
     char after[PROTO_NAME_MAX + 1]; /* conversation.start: resume after this comment */
+    char tenant[PROTO_NAME_MAX + 1]; /* the socket's (an answer may outlive it) */
 } gw_pending_t;
 
 _Static_assert(sizeof(gw_pending_t) <= sizeof(((gateway_call_t *)0)->note),

@@ -187,6 +187,63 @@ def test_status_frames_wait_for_the_next_frame_or_the_delay(cluster_factory, red
         stack.client.close()
 
 
+def test_persisted_reaches_every_other_socket_once_on_every_gateway(chat):
+    """The sender gets `ack`, not `persisted` too; every other socket following the
+    conversation gets `persisted` once: on the sender's gateway from the reply, on another
+    gateway from the jira worker's event (which the sender's gateway drops as its own)."""
+    port = free_port()
+    chat.cluster.spawn("gateway-2", "parley-gateway", PARLEY_GATEWAY_PORT=port,
+                       PARLEY_APP_BASE_URL=f"http://127.0.0.1:{port}")
+    wait_http_up(f"http://127.0.0.1:{port}", what="second gateway")
+
+    async def agent_on(url):
+        ws = await websockets.connect(url)
+        await ws.send(json.dumps({"type": "hello", "tenant": chat.tenant, "kind": "agent",
+                                  "token": agent_token(chat)}))
+        await expect(ws, "welcome")
+        return ws
+
+    async def until(ws, type_, id_):
+        """Frames up to and including the first of type_ with id id_."""
+        frames = []
+        while not frames or (frames[-1].get("type"), frames[-1].get("id")) != (type_, id_):
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+        return frames
+
+    async def run():
+        here, there = await agent_on(chat.ws_url), await agent_on(f"ws://127.0.0.1:{port}/ws")
+        customer = await websockets.connect(chat.ws_url)
+        await customer.send(json.dumps({"type": "hello", "tenant": chat.tenant,
+                                        "project": "SUP", "kind": "customer",
+                                        "token": customer_token()}))
+        await expect(customer, "welcome")
+        await customer.send(json.dumps({"type": "conversation.start", "id": "p1",
+                                        "text": "Persisted?"}))
+        issue = (await expect(customer, "conversation.started", id="p1"))["issue"]
+        for agent in (here, there):
+            await agent.send(json.dumps({"type": "join", "issue": issue}))
+            await expect(agent, "joined")
+
+        await customer.send(json.dumps({"type": "message", "id": "m1", "issue": issue,
+                                        "text": "one"}))
+        comment = (await expect(customer, "ack", id="m1"))["comment"]
+        # a later message marks the end of what m1 brought to each socket
+        await here.send(json.dumps({"type": "message", "id": "a1", "issue": issue,
+                                    "text": "two"}))
+        seen = {"customer": await until(customer, "message", "a1"),
+                "agent here": await until(here, "ack", "a1"),
+                "agent there": await until(there, "message", "a1")}
+        for who, frames in seen.items():
+            persisted = [f for f in frames if f["type"] == "persisted" and f["id"] == "m1"]
+            expected = 0 if who == "customer" else 1
+            assert len(persisted) == expected, (who, frames)
+            assert all(f["comment"] == comment for f in persisted)
+        for ws in (customer, here, there):
+            await ws.close()
+
+    asyncio.run(run())
+
+
 def test_bad_token_and_huge_frame(chat):
     async def run():
         async with websockets.connect(chat.ws_url) as ws:

@@ -42,9 +42,12 @@ static void s_message_answer(s_message_t *ctx, const char *comment, bool duplica
     if (proto_conversation_persisted_encode(&persisted, &encoded) == 0) {
         char topic[2 * PROTO_NAME_MAX + 8];
         snprintf(topic, sizeof topic, "conv.%s.%s", ctx->message.tenant, ctx->message.issue);
+        /* (the gateway that sent it tells its own sockets from the reply) */
         if (!duplicate)
-            worker_publish(svc->worker, topic, "conversation.persisted", encoded.data,
-                           encoded.size);
+            worker_publish_as(svc->worker,
+                              ctx->message.has_origin ? ctx->message.origin
+                                                      : worker_instance(svc->worker),
+                              topic, "conversation.persisted", encoded.data, encoded.size);
         worker_reply(svc->worker, &ctx->request, encoded.data, encoded.size);
     } else
         worker_reply_error(svc->worker, &ctx->request, "internal", "out of memory");
