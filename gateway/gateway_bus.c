@@ -49,11 +49,10 @@ typedef struct {
 gateway_call_t *gateway_call_new(const char *service, const char *type, const uint8_t *payload,
                                  size_t size, uint32_t timeout_ms)
 {
-    gateway_call_t *call = calloc(1, sizeof *call);
-    if (!call || (size && !(call->payload = malloc(size)))) {
-        free(call);
+    gateway_call_t *call = calloc(1, sizeof *call + size); /* the payload right after it */
+    if (!call)
         return NULL;
-    }
+    call->payload = (uint8_t *)(call + 1);
     proto_name_set(call->service, service);
     proto_name_set(call->type, type);
     if (size)
@@ -67,8 +66,7 @@ void gateway_event_free(gateway_event_t **event_p)
 {
     gateway_event_t *event = *event_p;
     if (event) {
-        free(event->payload);
-        free(event);
+        free(event); /* and its payload, in the same block */
         *event_p = NULL;
     }
 }
@@ -76,11 +74,12 @@ void gateway_event_free(gateway_event_t **event_p)
 static gateway_event_t *s_event_new(const char *topic, size_t topic_size, const char *type,
                                     const uint8_t *payload, size_t size)
 {
-    gateway_event_t *event = calloc(1, sizeof *event);
-    if (!event || topic_size >= sizeof event->topic || (size && !(event->payload = malloc(size)))) {
-        free(event);
+    if (topic_size >= sizeof ((gateway_event_t *)0)->topic)
         return NULL;
-    }
+    gateway_event_t *event = malloc(sizeof *event + size); /* the payload right after it */
+    if (!event)
+        return NULL;
+    event->payload = (uint8_t *)(event + 1);
     memcpy(event->topic, topic, topic_size);
     event->topic[topic_size] = '\0';
     proto_name_set(event->type, type);
@@ -94,8 +93,7 @@ void gateway_call_free(gateway_call_t **call_p)
 {
     gateway_call_t *call = *call_p;
     if (call) {
-        free(call->payload);
-        free(call->reply);
+        free(call->reply); /* (the payload is in the call's own block) */
         free(call);
         *call_p = NULL;
     }

@@ -26,7 +26,7 @@ typedef struct {
     char service[PROTO_NAME_MAX + 1];
     char type[PROTO_NAME_MAX + 1];
     char order_key[PROTO_NAME_MAX + 1];   /* "" for none */
-    uint8_t *payload;                     /* owned */
+    uint8_t *payload;                     /* in the call's own block */
     size_t size;
     uint32_t timeout_ms;
     /* the result, filled by the bus thread */
@@ -53,7 +53,7 @@ enum { GATEWAY_OWNER_HTTP = 0, GATEWAY_OWNER_WS = 1 };
 typedef struct {
     char topic[256];
     char type[PROTO_NAME_MAX + 1];
-    uint8_t *payload;
+    uint8_t *payload; /* in the event's own block */
     size_t size;
 } gateway_event_t;
 

@@ -1,8 +1,9 @@
 /*  gateway_ws_writer.c - frames out of the gateway: each socket's queue (gateway_outbox),
     written once per event-loop turn straight to the sockets that can take them (all of a
     socket's frames of the turn packed in one write), through a writable callback for the
-    others; flow control (a client whose answers pile up is not read until they drain) and
-    slow consumers (cut off at once). See gateway_ws_internal.h. */
+    others; status frames (ack, persisted) held back until the socket's next frame or their
+    due time, so they share its write; flow control (a client whose answers pile up is not
+    read until they drain) and slow consumers (cut off at once). See gateway_ws_internal.h. */
 #include "../common/plog.h"
 #include "gateway_ws_internal.h"
 

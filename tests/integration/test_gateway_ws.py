@@ -73,6 +73,19 @@ async def expect(ws, type_, timeout=10, **match):
             return frame
 
 
+async def customer_with_conversation(url, tenant, conversation_id, text):
+    """A customer's socket (Frank, project SUP) that said hello and started a conversation:
+    (socket, issue key)."""
+    ws = await websockets.connect(url)
+    await ws.send(json.dumps({"type": "hello", "tenant": tenant, "project": "SUP",
+                              "kind": "customer", "token": customer_token()}))
+    await expect(ws, "welcome")
+    await ws.send(json.dumps({"type": "conversation.start", "id": conversation_id,
+                              "text": text}))
+    issue = (await expect(ws, "conversation.started", id=conversation_id))["issue"]
+    return ws, issue
+
+
 async def conversation(stack):
     async with websockets.connect(stack.ws_url) as customer, \
             websockets.connect(stack.ws_url) as agent:
@@ -143,18 +156,12 @@ def test_status_frames_wait_for_the_next_frame_or_the_delay(cluster_factory, red
                        PARLEY_GATEWAY_STATUS_DELAY_MS=int(delay_s * 1000))
 
     async def run():
-        async with websockets.connect(stack.ws_url) as customer, \
-                websockets.connect(stack.ws_url) as agent:
+        customer, issue = await customer_with_conversation(stack.ws_url, stack.tenant, "d1",
+                                                           "Delays")
+        async with websockets.connect(stack.ws_url) as agent:
             await agent.send(json.dumps({"type": "hello", "tenant": stack.tenant,
                                          "kind": "agent", "token": agent_token(stack)}))
             await expect(agent, "welcome")
-            await customer.send(json.dumps({"type": "hello", "tenant": stack.tenant,
-                                            "project": "SUP", "kind": "customer",
-                                            "token": customer_token()}))
-            await expect(customer, "welcome")
-            await customer.send(json.dumps({"type": "conversation.start", "id": "d1",
-                                            "text": "Delays"}))
-            issue = (await expect(customer, "conversation.started", id="d1"))["issue"]
             await agent.send(json.dumps({"type": "join", "issue": issue}))
             await expect(agent, "joined")
 
@@ -180,6 +187,7 @@ def test_status_frames_wait_for_the_next_frame_or_the_delay(cluster_factory, red
             assert time.monotonic() - answered < delay_s * 0.75
             kinds = [(f["type"], f.get("id")) for f in frames]
             assert ("ack", "m2") in kinds and kinds[-1] == ("message", "a1"), kinds
+        await customer.close()
 
     try:
         asyncio.run(run())
@@ -212,14 +220,8 @@ def test_persisted_reaches_every_other_socket_once_on_every_gateway(chat):
 
     async def run():
         here, there = await agent_on(chat.ws_url), await agent_on(f"ws://127.0.0.1:{port}/ws")
-        customer = await websockets.connect(chat.ws_url)
-        await customer.send(json.dumps({"type": "hello", "tenant": chat.tenant,
-                                        "project": "SUP", "kind": "customer",
-                                        "token": customer_token()}))
-        await expect(customer, "welcome")
-        await customer.send(json.dumps({"type": "conversation.start", "id": "p1",
-                                        "text": "Persisted?"}))
-        issue = (await expect(customer, "conversation.started", id="p1"))["issue"]
+        customer, issue = await customer_with_conversation(chat.ws_url, chat.tenant, "p1",
+                                                           "Persisted?")
         for agent in (here, there):
             await agent.send(json.dumps({"type": "join", "issue": issue}))
             await expect(agent, "joined")
