@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t ticket;                      /* the lws side's id for it */
+    uint64_t ticket;                      /* the HTTP side's id for it (websockets: 0) */
     int owner;                            /* which lws-side module made it (GATEWAY_OWNER_*) */
     char service[PROTO_NAME_MAX + 1];
     char type[PROTO_NAME_MAX + 1];

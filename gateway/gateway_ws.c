@@ -83,7 +83,7 @@ gateway_ws_t *gateway_ws_new(const gateway_config_t *config)
         return NULL;
     }
     zhashx_set_destructor(self->sockets, s_socket_free);
-    self->next_id = self->next_ticket = 1;
+    self->next_id = 1;
     char host[64] = "";
     if (gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
@@ -145,7 +145,6 @@ int gw_call(gateway_ws_t *self, gateway_call_t **call_p, const gw_pending_t *not
 {
     gateway_call_t *call = *call_p;
     call->owner = GATEWAY_OWNER_WS;
-    call->ticket = self->next_ticket++;
     memcpy(call->note.bytes, note, sizeof *note);
     if (gateway_bus_call(self->bus, call_p) != 0)
         return -1;

@@ -111,7 +111,7 @@ struct gateway_ws_t {
     gw_waiting_t *waiting;
     size_t waiting_head, waiting_count, waiting_capacity;
     lws_sorted_usec_list_t status_timer;
-    uint64_t next_id, next_ticket;
+    uint64_t next_id;
 };
 
 /* gateway_ws_writer.c */
