@@ -81,29 +81,83 @@ static broker_order_key_t *s_order_key_take(broker_service_t *service, const cha
     return key;
 }
 
-/* Lets go of a request's order key; the last one frees it. */
+/* Puts a new request where it waits: the service's queue when it may run now (no key, or
+   its key has no current request), else held behind its key. */
+static void s_enqueue(broker_request_t *request)
+{
+    broker_service_t *service = request->service;
+    broker_order_key_t *key = request->order_key;
+    if (!key || !key->current) {
+        if (key)
+            key->current = request;
+        request->list_handle = zlistx_add_end(service->queue, request);
+        return;
+    }
+    request->held = true;
+    request->held_prev = key->held_tail;
+    if (key->held_tail)
+        key->held_tail->held_next = request;
+    else
+        key->held_head = request;
+    key->held_tail = request;
+    service->held++;
+}
+
+/* Takes a held request out of its key's list. */
+static void s_unhold(broker_request_t *request)
+{
+    broker_order_key_t *key = request->order_key;
+    if (request->held_prev)
+        request->held_prev->held_next = request->held_next;
+    else
+        key->held_head = request->held_next;
+    if (request->held_next)
+        request->held_next->held_prev = request->held_prev;
+    else
+        key->held_tail = request->held_prev;
+    request->held_prev = request->held_next = NULL;
+    request->held = false;
+    request->service->held--;
+}
+
+/* Lets go of a request's order key: when it was the key's current request, the oldest held
+   one becomes current and goes to the front of the queue (it is older than what came in
+   since); the last request frees the key. */
 static void s_order_key_release(broker_request_t *request)
 {
     broker_order_key_t *key = request->order_key;
     if (!key)
         return;
+    if (request->held)
+        s_unhold(request);
+    else if (key->current == request) {
+        key->current = key->held_head;
+        if (key->current) {
+            s_unhold(key->current);
+            key->current->list_handle = zlistx_add_start(request->service->queue, key->current);
+        }
+    }
     request->order_key = NULL;
-    if (request->state != REQUEST_QUEUED)
-        key->running = false;
     if (--key->requests == 0) {
         zhashx_delete(request->service->order_keys, key->name);
         free(key);
     }
 }
 
+size_t broker_service_queued(const broker_service_t *service)
+{
+    return zlistx_size(service->queue) + service->held;
+}
+
 /* Unlinks a request from whatever holds it and frees it. */
 void broker_request_free(broker_t *self, broker_request_t *request)
 {
-    s_order_key_release(request);
     if (request->state == REQUEST_QUEUED && request->list_handle)
         zlistx_delete(request->service->queue, request->list_handle);
     else if (request->worker && request->list_handle)
         zlistx_delete(request->worker->inflight, request->list_handle);
+    request->list_handle = NULL;
+    s_order_key_release(request); /* may move the key's next request into the queue */
     if (request->state == REQUEST_INFLIGHT)
         request->service->inflight--;
     deadline_heap_remove(self->deadlines, &request->heap_slot);
@@ -158,7 +212,7 @@ void broker_accept_request(broker_t *self, broker_peer_t *client, const proto_re
         return;
     }
     service->requests++;
-    if (zlistx_size(service->queue) >= (size_t)self->config.queue_max ||
+    if (broker_service_queued(service) >= (size_t)self->config.queue_max ||
         zhashx_size(self->requests) >= (size_t)self->config.requests_max) {
         service->overloaded++;
         broker_send_error(self, route, route_size, header->id, "overloaded",
@@ -200,7 +254,7 @@ void broker_accept_request(broker_t *self, broker_peer_t *client, const proto_re
         return;
     }
     zhashx_insert(self->requests, (void *)(uintptr_t)request->id, request);
-    request->list_handle = zlistx_add_end(service->queue, request);
+    s_enqueue(request);
     broker_dispatch(self, service);
 }
 
@@ -228,26 +282,13 @@ static int s_send_dispatch(broker_t *self, broker_peer_t *worker, broker_request
     return rc;
 }
 
-/* The oldest queued request that may run now: one without an order key, or whose key has
-   nothing with a worker. Requests of a running key wait in place, so each key keeps its
-   order. */
-static broker_request_t *s_next_runnable(broker_service_t *service)
-{
-    broker_request_t *request = zlistx_first(service->queue);
-    if (zhashx_size(service->order_keys) == 0)
-        return request; /* the common case: nothing ordered, take the head */
-    while (request && request->order_key && request->order_key->running)
-        request = zlistx_next(service->queue);
-    return request;
-}
-
 void broker_dispatch(broker_t *self, broker_service_t *service)
 {
     if (self->draining)
         return;
     int64_t now = zclock_mono();
     broker_request_t *request;
-    while (zlistx_size(service->available) > 0 && (request = s_next_runnable(service))) {
+    while (zlistx_size(service->available) > 0 && (request = zlistx_first(service->queue))) {
         broker_peer_t *worker = zlistx_first(service->available);
         broker_worker_make_unavailable(worker);
         if (s_send_dispatch(self, worker, request, now) != 0) {
@@ -257,8 +298,6 @@ void broker_dispatch(broker_t *self, broker_service_t *service)
         }
         zlistx_delete(service->queue, request->list_handle);
         request->state = REQUEST_INFLIGHT;
-        if (request->order_key)
-            request->order_key->running = true;
         request->worker = worker;
         request->attempts++;
         request->list_handle = zlistx_add_end(worker->inflight, request);
@@ -328,9 +367,7 @@ void broker_requeue_worker(broker_t *self, broker_peer_t *worker)
         } else {
             request->service->inflight--;
             request->service->redispatches++;
-            request->state = REQUEST_QUEUED;
-            if (request->order_key)
-                request->order_key->running = false; /* back at the front: next of its key */
+            request->state = REQUEST_QUEUED; /* still its key's current request */
             request->list_handle = zlistx_add_start(request->service->queue, request);
             plog_info("request_redispatched", "service=%s request=%" PRIu64 " attempts=%u",
                       request->service->name, request->id, request->attempts);

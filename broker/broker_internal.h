@@ -56,26 +56,33 @@ struct broker_request_t {
     broker_service_t *service;
     broker_request_state_t state;
     broker_peer_t *worker;              /* INFLIGHT and ABANDONED: who holds it */
-    void *list_handle;                  /* in service->queue or worker->inflight */
+    void *list_handle;                  /* in service->queue or worker->inflight; NULL when held */
     int64_t received_us;                /* zclock_usecs() on arrival, for latency */
     int64_t deadline_ms;
     uint32_t attempts;                  /* dispatches so far */
     zmq_msg_t payload;                  /* kept until answered, for re-dispatch */
     size_t heap_slot;                   /* position in broker->deadlines */
     broker_order_key_t *order_key;      /* requests that must run one at a time, or NULL */
+    bool held;                          /* waiting behind its key's current request */
+    broker_request_t *held_prev, *held_next; /* its place in order_key's held list */
 };
 
 /* Requests of one service that carry the same order key run one at a time, in the order the
-   broker received them (see PROTOCOL.md "Ordered requests"). */
+   broker received them (see PROTOCOL.md "Ordered requests"). Only the key's current request
+   is in the service's queue (or with a worker); the others are held here, oldest first, and
+   the next one enters the queue when the current one is gone: the queue holds nothing that
+   cannot run, so taking from it never searches. */
 struct broker_order_key_t {
     char name[PROTO_NAME_MAX + 1];
-    uint32_t requests;  /* requests holding this key (queued, in flight or abandoned) */
-    bool running;       /* one of them is with a worker */
+    uint32_t requests;          /* requests holding this key (current, held, abandoned) */
+    broker_request_t *current;  /* queued or with a worker (or abandoned there), or NULL */
+    broker_request_t *held_head, *held_tail;
 };
 
 struct broker_service_t {
     char name[PROTO_NAME_MAX + 1];
-    zlistx_t *queue;          /* broker_request_t * waiting, oldest first */
+    zlistx_t *queue;          /* broker_request_t * that may run, oldest first */
+    size_t held;              /* requests waiting behind their order key (not in queue) */
     zlistx_t *available;      /* broker_peer_t * workers with spare capacity, round robin */
     zhashx_t *order_keys;     /* name -> broker_order_key_t, owns; freed when unused */
     size_t replicas;          /* workers registered */
@@ -138,6 +145,9 @@ void broker_request_free(broker_t *self, broker_request_t *request);
 int broker_send_error(broker_t *self, const uint8_t *route, size_t route_size, uint64_t id,
                       const char *code, const char *message);
 size_t broker_inflight_total(broker_t *self);
+
+/* Requests of service waiting for a worker: in its queue and held behind their keys. */
+size_t broker_service_queued(const broker_service_t *service);
 
 /* broker_peers.c */
 /* Writes a ZeroMQ routing id (size <= BROKER_ROUTE_MAX) as lower-case hex into out, which

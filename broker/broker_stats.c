@@ -83,7 +83,7 @@ char *broker_stats_json(broker_t *broker)
         json_t *service = json_pack(
             "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:[]}",
             "replicas", (json_int_t)s->replicas, "busy", (json_int_t)s_busy(s, broker),
-            "queue", (json_int_t)zlistx_size(s->queue), "inflight", (json_int_t)s->inflight,
+            "queue", (json_int_t)broker_service_queued(s), "inflight", (json_int_t)s->inflight,
             "requests", (json_int_t)s->requests, "replies", (json_int_t)s->replies,
             "errors", (json_int_t)s->errors, "timeouts", (json_int_t)s->timeouts,
             "overloaded", (json_int_t)s->overloaded, "redispatches", (json_int_t)s->redispatches,
@@ -180,7 +180,7 @@ char *broker_stats_prometheus(broker_t *broker)
     S_SERVICE_SAMPLES("parley_service_busy_replicas", "gauge", "Workers holding a request.",
                       s_busy(s, broker));
     S_SERVICE_SAMPLES("parley_service_queue_depth", "gauge", "Requests waiting.",
-                      zlistx_size(s->queue));
+                      broker_service_queued(s));
     S_SERVICE_SAMPLES("parley_service_inflight", "gauge", "Requests at workers.", s->inflight);
     S_SERVICE_SAMPLES("parley_service_requests_total", "counter", "Requests received.",
                       s->requests);
