@@ -2,6 +2,7 @@
 project's secret key) and agents' JWTs (signed with a Connect tenant's shared secret) verified
 by the jira worker, identities resolved to Jira accounts, and every kind of bad token refused
 with a reason."""
+import hashlib
 import time
 
 import jwt
@@ -54,6 +55,20 @@ def test_customer_and_agent_tokens_are_verified_and_resolved(session):
     agent = authenticate(session, "agent", agent_token(), tenant="cloud", project=None)
     assert agent["kind"] == "agent" and agent["account"] == "agent-42"
     assert sorted(agent["projects"]) == ["HR", "SUP"]  # the projects this agent serves
+
+
+def test_a_known_customer_is_read_through_a_redis_cache(session):
+    me = authenticate(session, "customer", customer_token())
+    # the cache is keyed by the address's hash, like the DynamoDB item: the address is nowhere
+    key = f"jid|{TENANT}|{hashlib.sha256(b'erin@example.com').hexdigest()}"
+    assert session.redis.command("GET", key) == me["account"].encode()
+    assert 0 < session.redis.command("TTL", key) <= 86400
+    for name in session.redis.command("KEYS", "*"):
+        assert b"erin" not in name.lower()
+    # the next hello is answered from the cache (a changed entry shows through), not DynamoDB
+    session.redis.command("SET", key, "cached-account")
+    assert authenticate(session, "customer", customer_token(email="Erin@Example.com"))[
+        "account"] == "cached-account"
 
 
 @pytest.mark.parametrize("what,kind,token,tenant,project", [

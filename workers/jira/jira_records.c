@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define S_WEEK_S "604800"
+#define S_IDENTITY_CACHE_S "86400" /* an identity read from DynamoDB stays in Redis a day */
 
 struct jira_records_t {
     redis_client_t *redis; /* borrowed */
@@ -223,9 +224,42 @@ void jira_records_identity_hash(const char *email, size_t length, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }
 
+/* The Redis key that caches an identity: jid|<tenant>|<hash>. */
+static void s_identity_cache_key(char *key, size_t size, const char *tenant, const char *hash)
+{
+    snprintf(key, size, "jid|%s|%s", tenant, hash);
+}
+
+/* Remembers hash -> account in Redis for a day (a failure only costs the next lookup). */
+static void s_identity_cache_set(jira_records_t *self, const char *tenant, const char *hash,
+                                 const char *account)
+{
+    char key[200];
+    s_identity_cache_key(key, sizeof key, tenant, hash);
+    const char *argv[] = {"SET", key, account, "EX", S_IDENTITY_CACHE_S};
+    redisReply *reply = s_command(self, 5, argv);
+    if (reply)
+        freeReplyObject(reply);
+}
+
 int jira_records_identity_get(jira_records_t *self, const char *tenant, const char *hash,
                               char *account, size_t account_size, bool *found)
 {
+    char cache_key[200];
+    s_identity_cache_key(cache_key, sizeof cache_key, tenant, hash);
+    const char *argv[] = {"GET", cache_key};
+    redisReply *cached = s_command(self, 2, argv);
+    bool hit = cached && cached->type == REDIS_REPLY_STRING && cached->len > 0 &&
+               cached->len < account_size;
+    if (hit) {
+        memcpy(account, cached->str, cached->len);
+        account[cached->len] = '\0';
+        *found = true;
+    }
+    if (cached)
+        freeReplyObject(cached);
+    if (hit)
+        return 0;
     json_t *key = s_key(tenant, "IDENTITY#", hash), *item = NULL;
     dynamo_error_t error;
     int rc = dynamo_get_item(self->dynamo, self->table, key, &item, &error);
@@ -236,6 +270,8 @@ int jira_records_identity_get(jira_records_t *self, const char *tenant, const ch
     *found = value != NULL;
     snprintf(account, account_size, "%s", value ? value : "");
     json_decref(item);
+    if (*found)
+        s_identity_cache_set(self, tenant, hash, account);
     return 0;
 }
 
@@ -247,5 +283,7 @@ int jira_records_identity_put(jira_records_t *self, const char *tenant, const ch
     dynamo_error_t error;
     int rc = dynamo_put_item(self->dynamo, self->table, item, NULL, NULL, &error);
     json_decref(item);
+    if (rc == 0)
+        s_identity_cache_set(self, tenant, hash, account);
     return rc;
 }

@@ -6,6 +6,7 @@
                               comment id Jira gave it: makes conversation.message idempotent
       jown|<tenant>|<comment> string: this comment was written by Parley (webhooks ignore it)
       jseen|<tenant>|<comment> string: this Jira-written comment was already announced
+      jid|<tenant>|<hash>      string: an identity's account id, read through (a day)
     DynamoDB (durable, table pk/sk):
       TENANT#<t> / CONV#<conversation>   issue_key, issue_id, conv_state (creating|open),
                                          claimed_ms: conversation id -> issue
