@@ -94,9 +94,27 @@ void gateway_call_free(gateway_call_t **call_p)
     gateway_call_t *call = *call_p;
     if (call) {
         free(call->reply); /* (the payload is in the call's own block) */
+        free(call->error_message);
         free(call);
         *call_p = NULL;
     }
+}
+
+void gateway_call_fail(gateway_call_t *call, const char *code, const char *message)
+{
+    proto_name_set(call->error_code, code);
+    free(call->error_message);
+    call->error_message = NULL;
+    size_t length = message ? strnlen(message, PROTO_TEXT_MAX) : 0;
+    if (message && (call->error_message = malloc(length + 1))) {
+        memcpy(call->error_message, message, length);
+        call->error_message[length] = '\0';
+    }
+}
+
+const char *gateway_call_error(const gateway_call_t *call)
+{
+    return call->error_message ? call->error_message : "";
 }
 
 /* Frees an item left in a mailbox. */
@@ -143,9 +161,7 @@ static void s_on_reply(bus_client_t *client, const bus_result_t *result, void *a
     gateway_call_t *call = pending->call;
     free(pending);
     if (result->error_code) {
-        proto_name_set(call->error_code, result->error_code);
-        snprintf(call->error_message, sizeof call->error_message, "%s",
-                 result->error_message ? result->error_message : "");
+        gateway_call_fail(call, result->error_code, result->error_message);
     } else if (result->payload_size) {
         call->reply = malloc(result->payload_size);
         if (call->reply) {
@@ -217,9 +233,8 @@ static void s_on_item(s_thread_t *self, int kind, void *item)
         }
         if (!id) {
             free(pending);
-            proto_name_set(call->error_code, "overloaded");
-            snprintf(call->error_message, sizeof call->error_message,
-                     "the gateway holds too many requests; retry later");
+            gateway_call_fail(call, "overloaded",
+                              "the gateway holds too many requests; retry later");
             s_hand_back(self, call);
         }
     } else

@@ -31,7 +31,7 @@ typedef struct {
     uint32_t timeout_ms;
     /* the result, filled by the bus thread */
     char error_code[PROTO_NAME_MAX + 1];  /* "" on success */
-    char error_message[PROTO_TEXT_MAX + 1];
+    char *error_message;                  /* owned, NULL on success: see gateway_call_error */
     uint8_t *reply;                       /* owned, may be NULL */
     size_t reply_size;
     /* the caller's own notes (whom to answer, how), handed back untouched with the result:
@@ -46,6 +46,13 @@ typedef struct {
 gateway_call_t *gateway_call_new(const char *service, const char *type, const uint8_t *payload,
                                  size_t size, uint32_t timeout_ms);
 void gateway_call_free(gateway_call_t **call_p);
+
+/* Marks call failed with code and a copy of message. (The message lives apart from the call
+   so that a call, which every chat message makes, stays small.) */
+void gateway_call_fail(gateway_call_t *call, const char *code, const char *message);
+
+/* The failed call's message ("" when there is none). */
+const char *gateway_call_error(const gateway_call_t *call);
 
 enum { GATEWAY_OWNER_HTTP = 0, GATEWAY_OWNER_WS = 1 };
 

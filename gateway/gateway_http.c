@@ -205,7 +205,7 @@ void gateway_http_deliver(gateway_http_t *self, gateway_call_t *call)
     if (call->error_code[0]) {
         self->stats.errors++;
         s_respond_error(wsi, session, s_status_of(call->error_code), call->error_code,
-                        call->error_message);
+                        gateway_call_error(call));
     } else
         s_respond(wsi, session, 204, "text/plain", "", 0);
 }

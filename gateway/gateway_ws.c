@@ -659,7 +659,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
     if (socket && call->error_code[0] && pending->kind == CALL_TRANSCRIPT)
         s_resumed(self, socket, call); /* tells the client, then lets live frames through */
     else if (socket && call->error_code[0])
-        gw_error(self, socket, call->error_code, call->error_message,
+        gw_error(self, socket, call->error_code, gateway_call_error(call),
                 pending->id[0] ? pending->id : NULL);
     else if (socket && pending->kind == CALL_HELLO) {
         proto_session_identity_t who;
