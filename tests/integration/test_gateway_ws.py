@@ -372,6 +372,7 @@ def test_reconnect_to_another_gateway_gets_every_missed_message_once_in_order(ch
         await agent.send(json.dumps({"type": "message", "id": "a3", "issue": issue,
                                      "text": "welcome back"}))
         assert (await expect(back, "message", id="a3"))["text"] == "welcome back"
+        await expect(agent, "ack", id="a3")  # in Jira now (the live copy comes before that)
         await back.close()
         await agent.close()
         return issue
