@@ -69,6 +69,10 @@ def test_a_known_customer_is_read_through_a_redis_cache(session):
     session.redis.command("SET", key, "cached-account")
     assert authenticate(session, "customer", customer_token(email="Erin@Example.com"))[
         "account"] == "cached-account"
+    # an entry that is not an account id is a miss: DynamoDB answers and the entry is mended
+    session.redis.command("SET", key, "not an account\x00id")
+    assert authenticate(session, "customer", customer_token())["account"] == me["account"]
+    assert session.redis.command("GET", key) == me["account"].encode()
 
 
 @pytest.mark.parametrize("what,kind,token,tenant,project", [

@@ -30,7 +30,9 @@ static void s_free(s_identity_t *ctx)
     free(ctx);
 }
 
-static void s_finish(s_identity_t *ctx, const char *account)
+/* Answers with account. from_jira: Jira just gave it (searched or created), so it is
+   remembered; one read from the store is not written back. */
+static void s_finish(s_identity_t *ctx, const char *account, bool from_jira)
 {
     jira_service_t *svc = ctx->svc;
     if (!proto_name_valid(account, strlen(account))) {
@@ -39,7 +41,7 @@ static void s_finish(s_identity_t *ctx, const char *account)
         s_free(ctx);
         return;
     }
-    if (jira_records_identity_put(svc->records, ctx->tenant, ctx->hash, account) != 0)
+    if (from_jira && jira_records_identity_put(svc->records, ctx->tenant, ctx->hash, account) != 0)
         (*svc->store_errors)++; /* found again through Jira next time */
     proto_buffer_t encoded;
     proto_buffer_init(&encoded);
@@ -83,7 +85,7 @@ static void s_on_created(const jira_result_t *result, void *arg)
     const char *account = json_string_value(json_object_get(result->body, "accountId"));
     if (result->outcome == JIRA_OK && account) {
         ctx->created = true;
-        s_finish(ctx, account);
+        s_finish(ctx, account, true);
     } else if ((result->outcome == JIRA_REFUSED && result->status == 400) ||
                result->outcome == JIRA_AMBIGUOUS) {
         /* it exists already (another replica, or our own lost answer): find it */
@@ -126,7 +128,7 @@ static void s_on_search(const jira_result_t *result, void *arg)
         const char *email = json_string_value(json_object_get(user, "emailAddress"));
         const char *account = json_string_value(json_object_get(user, "accountId"));
         if (email && account && strcasecmp(email, ctx->email) == 0) {
-            s_finish(ctx, account);
+            s_finish(ctx, account, true);
             return;
         }
     }
@@ -189,7 +191,7 @@ void jira_identity_resolve(jira_service_t *svc, worker_request_t *request, const
     int rc = jira_records_identity_get(svc->records, ctx->tenant, ctx->hash, account,
                                        sizeof account, &found);
     if (rc == 0 && found) {
-        s_finish(ctx, account);
+        s_finish(ctx, account, false);
         return;
     }
     if (rc != 0)

@@ -1,5 +1,6 @@
 /*  jira_records.c - see jira_records.h. */
 #include "jira_records.h"
+#include "../../proto/proto.h"
 
 #include <ctype.h>
 #include <openssl/sha.h>
@@ -249,8 +250,9 @@ int jira_records_identity_get(jira_records_t *self, const char *tenant, const ch
     s_identity_cache_key(cache_key, sizeof cache_key, tenant, hash);
     const char *argv[] = {"GET", cache_key};
     redisReply *cached = s_command(self, 2, argv);
+    /* what Redis says is checked like anything from outside: a bad entry is a miss */
     bool hit = cached && cached->type == REDIS_REPLY_STRING && cached->len > 0 &&
-               cached->len < account_size;
+               cached->len < account_size && proto_name_valid(cached->str, cached->len);
     if (hit) {
         memcpy(account, cached->str, cached->len);
         account[cached->len] = '\0';
