@@ -47,8 +47,8 @@ static void s_on_message(worker_t *worker, worker_request_t *request, void *arg)
         worker_reply_error(worker, &request, "internal", "out of memory");
     } else {
         worker_reply(worker, &request, encoded.data, encoded.size);
-        worker_publish_as(worker, message.has_origin ? message.origin : worker_instance(worker),
-                          topic, "conversation.persisted", encoded.data, encoded.size);
+        worker_publish_as(worker, message.has_origin ? message.origin : NULL, topic,
+                          "conversation.persisted", encoded.data, encoded.size);
     }
     proto_buffer_release(&encoded);
 }

@@ -144,13 +144,14 @@ int worker_on(worker_t *self, const char *type, worker_handler_fn *fn, void *arg
 int worker_publish(worker_t *self, const char *topic, const char *type, const uint8_t *payload,
                    size_t size)
 {
-    return worker_publish_as(self, bus_link_instance(self->link), topic, type, payload, size);
+    return worker_publish_as(self, NULL, topic, type, payload, size);
 }
 
 int worker_publish_as(worker_t *self, const char *origin, const char *topic, const char *type,
                       const uint8_t *payload, size_t size)
 {
-    int rc = proto_event_publish(zsock_resolve(self->pub), topic, type, origin, payload, size);
+    int rc = proto_event_publish(zsock_resolve(self->pub), topic, type,
+                                 origin ? origin : bus_link_instance(self->link), payload, size);
     (*(rc == 0 ? self->events : self->events_dropped))++;
     return rc;
 }

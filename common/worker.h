@@ -65,7 +65,7 @@ int worker_publish(worker_t *self, const char *topic, const char *type, const ui
                    size_t size);
 
 /* worker_publish on behalf of origin (a NAME: the process the event is about, which may
-   drop it as its own), not this worker. */
+   drop it as its own); NULL: this worker, as worker_publish. */
 int worker_publish_as(worker_t *self, const char *origin, const char *topic, const char *type,
                       const uint8_t *payload, size_t size);
 

@@ -137,8 +137,9 @@ int gw_writable(gateway_ws_t *self, struct lws *wsi, gw_socket_t *socket);
 
 /* gateway_ws.c */
 
-/* Hands a call made for socket (NULL: for none) to the bus with note (copied into it); the
-   answer comes to gateway_ws_deliver. Returns 0, or -1 when it could not be queued. */
+/* Hands call to the bus with note (copied into it: the socket's id, 0 for none, and what to
+   do with the answer); the answer comes to gateway_ws_deliver. Returns 0, or -1 when it
+   could not be queued. */
 int gw_call(gateway_ws_t *self, gateway_call_t **call_p, const gw_pending_t *note);
 
 /* gateway_ws_presence.c */

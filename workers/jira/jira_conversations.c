@@ -44,9 +44,7 @@ static void s_message_answer(s_message_t *ctx, const char *comment, bool duplica
         snprintf(topic, sizeof topic, "conv.%s.%s", ctx->message.tenant, ctx->message.issue);
         /* (the gateway that sent it tells its own sockets from the reply) */
         if (!duplicate)
-            worker_publish_as(svc->worker,
-                              ctx->message.has_origin ? ctx->message.origin
-                                                      : worker_instance(svc->worker),
+            worker_publish_as(svc->worker, ctx->message.has_origin ? ctx->message.origin : NULL,
                               topic, "conversation.persisted", encoded.data, encoded.size);
         worker_reply(svc->worker, &ctx->request, encoded.data, encoded.size);
     } else
