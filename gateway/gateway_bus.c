@@ -1,6 +1,9 @@
 /*  gateway_bus.c - see gateway_bus.h. Calls, subscriptions, publications and counters go
     down to the bus thread through the `down` mailbox (the bus thread is woken by an eventfd
-    on its zloop); finished calls, events and the stop request come up through the `up`
+    on its zloop, and takes what waits there `batch_ms` later, so that what a few
+    milliseconds of traffic made crosses to the broker in one burst: every hop after that, the
+    broker, the workers and the replies' way back, then handles a burst per wake-up instead of
+    a message); finished calls, events and the stop request come up through the `up`
     mailbox (lws is woken by lws_cancel_service). Neither side ever blocks on the other. The
     actor's pipe only carries the start-up outcome and the QUIT/BYE handshake. */
 #include "gateway_bus.h"
@@ -18,12 +21,17 @@
    sockets cannot keep up must not grow without bound. */
 #define S_EVENTS_QUEUED_MAX 200000
 
+/* Items waiting in `down` beyond this are taken at once rather than after batch_ms: a burst
+   stays a size that the broker's reader takes in one pass. */
+#define S_DOWN_BURST_MAX 512
+
 enum { S_CALL, S_SUB, S_UNSUB, S_PUB, S_COUNTERS, S_DONE, S_EVENT, S_STOP };
 
 typedef struct {
     bus_client_config_t config;
     struct lws_context *context;
     int signal_fd;
+    int64_t batch_ms;         /* `down` is taken this long after its first item (0: at once) */
     int wake_fd;              /* eventfd: something is waiting in `down` */
     gateway_mailbox_t *down;  /* lws thread -> bus thread */
     gateway_mailbox_t *up;    /* bus thread -> lws thread */
@@ -43,6 +51,7 @@ typedef struct {
     s_args_t *args;
     bus_client_t *client;
     uint64_t *events_dropped;
+    bool take_timer_armed; /* `down` is taken when the batch timer fires */
     bool closing;  /* the lws side is going away: free finished calls here */
 } s_thread_t;
 
@@ -241,18 +250,42 @@ static void s_on_item(s_thread_t *self, int kind, void *item)
         s_item_free(kind, item);
 }
 
-/* The lws thread queued something: take everything there is. */
-static int s_on_wake(zloop_t *loop, zmq_pollitem_t *poll_item, void *arg)
+/* Takes everything the lws thread queued. */
+static void s_take_down(s_thread_t *self)
 {
-    (void)loop;
-    s_thread_t *self = arg;
-    uint64_t count;
-    if (read(poll_item->fd, &count, sizeof count) < 0 && errno != EAGAIN)
-        plog_warn("wake_read_failed", "errno=%d", errno);
     int kind;
     void *item;
     while (gateway_mailbox_take(self->args->down, &kind, &item))
         s_on_item(self, kind, item);
+}
+
+static int s_on_take_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_thread_t *self = arg;
+    self->take_timer_armed = false;
+    s_take_down(self);
+    return 0;
+}
+
+/* The lws thread queued something: take it now, or when the batch timer fires (armed by the
+   first wake-up of a batch; later ones find it armed). */
+static int s_on_wake(zloop_t *loop, zmq_pollitem_t *poll_item, void *arg)
+{
+    s_thread_t *self = arg;
+    uint64_t count;
+    if (read(poll_item->fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        plog_warn("wake_read_failed", "errno=%d", errno);
+    if (self->take_timer_armed && gateway_mailbox_size(self->args->down) < S_DOWN_BURST_MAX)
+        return 0;
+    if (!self->take_timer_armed && self->args->batch_ms > 0 &&
+        gateway_mailbox_size(self->args->down) < S_DOWN_BURST_MAX &&
+        zloop_timer(loop, (size_t)self->args->batch_ms, 1, s_on_take_timer, self) >= 0) {
+        self->take_timer_armed = true;
+        return 0;
+    }
+    s_take_down(self); /* (an armed timer then finds little or nothing: harmless) */
     return 0;
 }
 
@@ -265,14 +298,12 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
     if (!command || strcmp(command, "$TERM") == 0)
         rc = -1;
     else if (strcmp(command, "QUIT") == 0) {
-        /* What is still out is answered "cancelled" and freed here, and so is what the lws
-           side queued meanwhile; then it knows nothing more will come up. */
+        /* What the lws side queued for the broker still goes (a batch may be waiting for its
+           timer: the last presence updates, say); then what is out is answered "cancelled"
+           and freed here, so the lws side knows nothing more will come up. */
+        s_take_down(self);
         self->closing = true;
         bus_client_cancel_all(self->client);
-        int kind;
-        void *item;
-        while (gateway_mailbox_take(self->args->down, &kind, &item))
-            s_item_free(kind, item);
         zstr_send(pipe, "BYE");
         rc = -1;
     }
@@ -358,13 +389,14 @@ static void s_free_bus(gateway_bus_t *self)
     free(self);
 }
 
-gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, struct lws_context *context,
-                               int signal_fd)
+gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, int64_t batch_ms,
+                               struct lws_context *context, int signal_fd)
 {
     gateway_bus_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->args = (s_args_t){.config = *config, .context = context, .signal_fd = signal_fd,
+                            .batch_ms = batch_ms,
                             .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
                             .down = gateway_mailbox_new(), .up = gateway_mailbox_new()};
     if (self->args.wake_fd < 0 || !self->args.down || !self->args.up) {

@@ -69,9 +69,11 @@ void gateway_event_free(gateway_event_t **event_p);
 typedef struct gateway_bus_t gateway_bus_t;
 
 /* Starts the bus thread: connects to the broker with config (copied), watches signal_fd and
-   wakes context (borrowed: must outlive the bus). Returns NULL on failure. */
-gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, struct lws_context *context,
-                               int signal_fd);
+   wakes context (borrowed: must outlive the bus). What the calls below queue leaves for the
+   broker batch_ms after the first of a batch was queued (0: at once; see gateway_bus.c).
+   Returns NULL on failure. */
+gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, int64_t batch_ms,
+                               struct lws_context *context, int signal_fd);
 
 /* Stops the thread (pending calls are dropped, unanswered) and frees everything. */
 void gateway_bus_destroy(gateway_bus_t **self_p);

@@ -32,6 +32,9 @@ const config_option_t gateway_config_options[] = {
     CONFIG_INT_OPTION("PARLEY_GATEWAY_STATUS_DELAY_MS", T, status_delay_ms, "100", 0, 5000,
                       "ack and persisted frames wait up to this long to leave with the "
                       "socket's next frame, so that a busy socket gets fewer writes (0: at once)"),
+    CONFIG_INT_OPTION("PARLEY_GATEWAY_BUS_BATCH_MS", T, bus_batch_ms, "2", 0, 100,
+                      "requests and events wait up to this long in the gateway to go to the "
+                      "broker together, so that every hop handles bursts (0: at once)"),
     CONFIG_STR_OPTION("PARLEY_GATEWAY_INSTANCE", T, instance, "",
                       "this gateway's name for presence and logs (default gw-<host>-<pid>)"),
     CONFIG_STR_OPTION("PARLEY_APP_KEY", T, app_key, "parley-chat",

@@ -18,6 +18,7 @@ typedef struct {
     int64_t rate_per_s, rate_burst; /* frames a client may send: steady rate and burst */
     int64_t drain_ms;              /* on SIGTERM, time given to sockets to close */
     int64_t status_delay_ms;       /* ack/persisted frames wait this long for company (0: none) */
+    int64_t bus_batch_ms;          /* requests and events wait this long to go out together */
     char instance[64];             /* this gateway's name (presence, logs); "" = gw-<host>-<pid> */
     char app_key[64];              /* Atlassian Connect app key */
     char app_name[64];

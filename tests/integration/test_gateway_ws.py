@@ -29,8 +29,8 @@ def start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox, **gate
     stack.start_jira(1, **env)
     stack.cluster.spawn("presence", "parley-presence")
     wait_for(lambda: stack.cluster.replicas("presence") == 1, what="presence ready")
-    stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port, **env,
-                        **gateway_env)
+    stack.gateway = stack.cluster.spawn("gateway", "parley-gateway", PARLEY_GATEWAY_PORT=port,
+                                        **env, **gateway_env)
 
     wait_http_up(base, what="gateway")
     install = jira_sandbox.install(f"{base}/atlassian-connect.json")
@@ -144,6 +144,38 @@ def test_customer_and_agent_chat_through_the_gateway(chat):
     open_sockets = chat.redis.command("ZCARD", "socks")
     wait_for(lambda: chat.redis.command("ZCARD", "socks") == 0, timeout=10,
              what=f"presence closed the sockets ({open_sockets} open)")
+
+
+@pytest.mark.parametrize("batch_ms", [0, 100])
+def test_any_bus_batch_chats_and_a_stopping_gateway_sends_what_waits(
+        cluster_factory, redis_server, dynamo_proxy, jira_sandbox, batch_ms):
+    """PARLEY_GATEWAY_BUS_BATCH_MS holds what goes to the broker for a moment so that it
+    leaves in bursts: the whole conversation works at 0 (no holding) and at a long 100 ms, and
+    on SIGTERM what still waits (here: presence hearing that the sockets closed) goes before
+    the gateway exits."""
+    stack = start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox,
+                       PARLEY_GATEWAY_BUS_BATCH_MS=batch_ms)
+    try:
+        asyncio.run(conversation(stack))
+        wait_for(lambda: stack.redis.command("ZCARD", "socks") == 0, timeout=10,
+                 what="presence closed the conversation's sockets")
+
+        async def stop_with_a_socket_open():
+            customer, _ = await customer_with_conversation(stack.ws_url, stack.tenant, "b1",
+                                                           "Still here")
+            wait_for(lambda: stack.redis.command("ZCARD", "socks") == 1, timeout=10,
+                     what="presence has the open socket")
+            stack.gateway.proc.send_signal(15)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(customer.recv(), 10)
+            assert closed.value.code == 1001
+        asyncio.run(stop_with_a_socket_open())
+        assert stack.gateway.proc.wait(10) == 0
+        wait_for(lambda: stack.redis.command("ZCARD", "socks") == 0, timeout=10,
+                 what="presence heard of the close the stopping gateway sent")
+    finally:
+        stack.client.close()
 
 
 def test_status_frames_wait_for_the_next_frame_or_the_delay(cluster_factory, redis_server,
