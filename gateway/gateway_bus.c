@@ -21,8 +21,8 @@
    sockets cannot keep up must not grow without bound. */
 #define S_EVENTS_QUEUED_MAX 200000
 
-/* Items waiting in `down` beyond this are taken at once rather than after batch_ms: a burst
-   stays a size that the broker's reader takes in one pass. */
+/* A wake-up that finds this many items in `down` takes them at once instead of waiting
+   batch_ms: a loop turn that queued so much needs no company. */
 #define S_DOWN_BURST_MAX 512
 
 enum { S_CALL, S_SUB, S_UNSUB, S_PUB, S_COUNTERS, S_DONE, S_EVENT, S_STOP };
@@ -277,15 +277,14 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *poll_item, void *arg)
     uint64_t count;
     if (read(poll_item->fd, &count, sizeof count) < 0 && errno != EAGAIN)
         plog_warn("wake_read_failed", "errno=%d", errno);
-    if (self->take_timer_armed && gateway_mailbox_size(self->args->down) < S_DOWN_BURST_MAX)
-        return 0;
-    if (!self->take_timer_armed && self->args->batch_ms > 0 &&
-        gateway_mailbox_size(self->args->down) < S_DOWN_BURST_MAX &&
+    if (self->take_timer_armed)
+        return 0; /* the timer takes it with the rest */
+    if (self->args->batch_ms > 0 && gateway_mailbox_size(self->args->down) < S_DOWN_BURST_MAX &&
         zloop_timer(loop, (size_t)self->args->batch_ms, 1, s_on_take_timer, self) >= 0) {
         self->take_timer_armed = true;
         return 0;
     }
-    s_take_down(self); /* (an armed timer then finds little or nothing: harmless) */
+    s_take_down(self);
     return 0;
 }
 
