@@ -12,7 +12,8 @@ one after the other by the same C load generator (parley-wsload) on this machine
 
 For each: resident memory per idle socket (the server's RSS growth over IDLE sockets, each
 taken through its hello/join; Parley's are authenticated customers), then ROOMS rooms and a
-fixed 20,000 msg/s step (p50/p99), then a search for the highest rate whose p99 stays under
+fixed 20,000 msg/s step (p50/p99, and the CPU time the server's processes used per message
+delivered: all of Parley's, gateway, broker, presence and the sink; the relay's), then a search for the highest rate whose p99 stays under
 50 ms with nothing lost; the search runs REPEAT times on the same connections and the median
 is reported.
 
@@ -164,7 +165,10 @@ def parse_steps(text):
 
 def run_fanout(procs, name, port, protocol, extra, before_go=None, watch=()):
     """Sets up ROOMS rooms, runs the fixed step, then REPEAT searches. Returns the steps
-    (dicts) and the search results."""
+    (dicts), the search results and the CPU of the processes in watch ((label, pid) pairs,
+    read after before_go ran, so that it may add to them): percent of one core over the
+    whole run per label, and under "us_per_msg_fixed" the CPU microseconds all of them used
+    per message received during the fixed step."""
     argv = wsload_argv("fanout", port, protocol, ["--rooms", str(ROOMS), "--step-s", STEP_S,
                                         "--rates", str(FIXED_RATE), *([] if os.environ.get("PARLEY_BENCH_GW_NO_SEARCH") else ["--search"]),
                                         "--search-start", "10000", "--p99-ms", str(P99_MS),
@@ -184,10 +188,16 @@ def run_fanout(procs, name, port, protocol, extra, before_go=None, watch=()):
         load.stdin.flush()
     cpu_before = {label: cpu_seconds(pid) for label, pid in watch}
     started = time.monotonic()
-    out = load.stdout.read().decode()
+    first = load.stdout.readline().decode()  # the fixed step's line, when it is over
+    fixed = parse_steps(first)
+    fixed_cpu_s = sum(cpu_seconds(pid) - cpu_before[label] for label, pid in watch
+                      if os.path.exists(f"/proc/{pid}"))
+    out = first + load.stdout.read().decode()
     elapsed = time.monotonic() - started
     cpu = {label: 100 * (cpu_seconds(pid) - cpu_before[label]) / elapsed
            for label, pid in watch if os.path.exists(f"/proc/{pid}")}
+    if fixed and fixed[0].get("received"):
+        cpu["us_per_msg_fixed"] = fixed_cpu_s * 1e6 / fixed[0]["received"]
     load.wait(60)
     procs.procs.remove(load)
     with open(os.path.join(LOGS, f"wsload-fanout-{name}.out"), "w") as saved:
@@ -272,9 +282,10 @@ def parley(procs, figures):
     def swap_to_sink():
         procs.stop(jira)
         wait_replicas(0)
-        procs.start("jira-sink", [os.path.join(BIN, "parley-bench"), "jira-sink"],
-                    env={"PARLEY_WORKER_CAPACITY": "4096"})
+        sink = procs.start("jira-sink", [os.path.join(BIN, "parley-bench"), "jira-sink"],
+                           env={"PARLEY_WORKER_CAPACITY": "4096"})
         wait_replicas(1)
+        watch.append(("sink", sink.pid))
 
     watch = [("gateway", gateway.pid), ("presence", presence.pid), ("broker", broker.pid)]
     steps, best, cpu = run_fanout(procs, "parley", ports["gateway"], "parley", auth,
@@ -308,8 +319,11 @@ def summarize(name, prefix, steps, best, cpu, figures):
         figures[f"{prefix}_wsload_cpu_pct_at_20k"] = round(fixed[0].get("cpu_pct", 0))
     top = max(steps, key=lambda s: s["rate"] if s.get("lost", 0) == 0 else 0)
     figures[f"{prefix}_wsload_cpu_pct_at_best"] = round(top.get("cpu_pct", 0))
-    for label, pct in cpu.items():
-        figures[f"{prefix}_cpu_{label}_pct"] = round(pct)
+    for label, value in cpu.items():
+        if label == "us_per_msg_fixed":
+            figures[f"{prefix}_cpu_us_per_msg_at_20k"] = round(value, 1)
+        else:
+            figures[f"{prefix}_cpu_{label}_pct"] = round(value)
 
 
 def main():
