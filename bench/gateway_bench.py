@@ -13,9 +13,9 @@ one after the other by the same C load generator (parley-wsload) on this machine
 For each: resident memory per idle socket (the server's RSS growth over IDLE sockets, each
 taken through its hello/join; Parley's are authenticated customers), then ROOMS rooms and a
 fixed 20,000 msg/s step (p50/p99, and the CPU time the server's processes used per message
-delivered: all of Parley's, gateway, broker, presence and the sink; the relay's), then a search for the highest rate whose p99 stays under
-50 ms with nothing lost; the search runs REPEAT times on the same connections and the median
-is reported.
+delivered: all of Parley's, gateway, broker, presence and the sink; the relay's), then a
+search for the highest rate whose p99 stays under 50 ms with nothing lost; the search runs
+REPEAT times on the same connections and the median is reported.
 
 Parley's rooms are set up by the real jira worker against the Jira sandbox (1,000 customers,
 1,000 Jira issues); then the worker is stopped and `parley-bench jira-sink` answers

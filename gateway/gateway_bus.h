@@ -75,7 +75,8 @@ typedef struct gateway_bus_t gateway_bus_t;
 gateway_bus_t *gateway_bus_new(const bus_client_config_t *config, int64_t batch_ms,
                                struct lws_context *context, int signal_fd);
 
-/* Stops the thread (pending calls are dropped, unanswered) and frees everything. */
+/* Stops the thread and frees everything: what the calls below queued still goes to the
+   broker; calls waiting for an answer are dropped, unanswered. */
 void gateway_bus_destroy(gateway_bus_t **self_p);
 
 /* Wakes the bus thread for what the calls below queued since the last flush: the lws loop

@@ -77,7 +77,8 @@ int main(int argc, char **argv)
                                 .secs_since_valid_hangup = (uint16_t)config.idle_s};
     info.retry_and_idle_policy = &keepalive;
     struct lws_context *context = http && ws && loop ? lws_create_context(&info) : NULL;
-    gateway_bus_t *bus = context ? gateway_bus_new(&config.bus, config.bus_batch_ms, context, signal_fd) : NULL;
+    gateway_bus_t *bus =
+        context ? gateway_bus_new(&config.bus, config.bus_batch_ms, context, signal_fd) : NULL;
     if (!bus) {
         plog_error("startup_failed", "reason=\"cannot listen on %s:%lld or reach the bus\"",
                    config.listen_host, (long long)config.listen_port);
