@@ -169,10 +169,11 @@ def run_fanout(procs, name, port, protocol, extra, before_go=None, watch=()):
     read after before_go ran, so that it may add to them): percent of one core over the
     whole run per label, and under "us_per_msg_fixed" the CPU microseconds all of them used
     per message received during the fixed step."""
-    argv = wsload_argv("fanout", port, protocol, ["--rooms", str(ROOMS), "--step-s", STEP_S,
-                                        "--rates", str(FIXED_RATE), *([] if os.environ.get("PARLEY_BENCH_GW_NO_SEARCH") else ["--search"]),
-                                        "--search-start", "10000", "--p99-ms", str(P99_MS),
-                                        "--repeat", str(REPEAT), *extra])
+    search = [] if os.environ.get("PARLEY_BENCH_GW_NO_SEARCH") else ["--search"]
+    argv = wsload_argv("fanout", port, protocol,
+                       ["--rooms", str(ROOMS), "--step-s", STEP_S, "--rates", str(FIXED_RATE),
+                        *search, "--search-start", "10000", "--p99-ms", str(P99_MS),
+                        "--repeat", str(REPEAT), *extra])
     if before_go:
         argv.append("--wait-after-setup")
     load = procs.start(f"wsload-fanout-{name}", argv, stdin=subprocess.PIPE,
