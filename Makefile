@@ -13,6 +13,8 @@ PKGS     := libczmq libzmq msgpack jansson libcurl hiredis libcrypto
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# pulls common/pid_cache.c out of libparley.a: getpid() without a system call (see that file)
+PID_CACHE := -Wl,--undefined=getpid
 LWS_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null) -lev
 
 LIB_SRC    := $(wildcard proto/*.c) $(wildcard common/*.c)
@@ -51,48 +53,48 @@ $(LIB): $(call obj,$(LIB_SRC))
 
 $(BUILD)/bin/parley-broker: $(call obj,$(BROKER_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-echo: $(call obj,$(ECHO_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-presence: $(call obj,$(PRESENCE_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-gateway: $(call obj,$(GATEWAY_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(LWS_LIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS) $(LWS_LIBS)
 
 $(BUILD)/bin/parley-jira: $(call obj,$(JIRA_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parleyctl: $(call obj,$(PARLEYCTL_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-probe: $(call obj,$(PROBE_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/store-probe: $(call obj,$(STORE_PROBE_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/presence-sim: $(call obj,$(PRESENCE_SIM_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 # (the gateway's topic registry is tested alone: it needs nothing else of the gateway)
 $(BUILD)/bin/unit-tests: $(call obj,$(UNIT_SRC)) $(BUILD)/obj/gateway/gateway_topics.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(BUILD)/bin/parley-bench: $(call obj,$(BENCH_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PID_CACHE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/parley-relay-lws: $(call obj,$(RELAY_LWS_SRC))
 	@mkdir -p $(dir $@)

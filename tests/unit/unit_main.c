@@ -19,5 +19,6 @@ int main(void)
     failed += test_http_multi_group();
     failed += test_json_writer_group();
     failed += test_gateway_topics_group();
+    failed += test_pid_cache_group();
     return failed ? 1 : 0;
 }

@@ -24,5 +24,6 @@ int test_adf_group(void);
 int test_http_multi_group(void);
 int test_json_writer_group(void);
 int test_gateway_topics_group(void);
+int test_pid_cache_group(void);
 
 #endif
