@@ -97,6 +97,28 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(watch):
+    """{(label, tid): (thread name, CPU seconds)} for every thread of the (label, pid) pairs;
+    a process's first thread is called "main"."""
+    threads = {}
+    for label, pid in watch:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                    text = stat.read()
+            except FileNotFoundError:
+                continue
+            name = "main" if tid == str(pid) else text[text.index("(") + 1:text.rindex(")")]
+            fields = text.rsplit(")", 1)[1].split()
+            threads[(label, tid)] = (name, (int(fields[11]) + int(fields[12]))
+                                     / os.sysconf("SC_CLK_TCK"))
+    return threads
+
+
 class Processes:
     """Child processes, stopped in reverse order (SIGTERM, then SIGKILL)."""
 
@@ -167,8 +189,9 @@ def run_fanout(procs, name, port, protocol, extra, before_go=None, watch=()):
     """Sets up ROOMS rooms, runs the fixed step, then REPEAT searches. Returns the steps
     (dicts), the search results and the CPU of the processes in watch ((label, pid) pairs,
     read after before_go ran, so that it may add to them): percent of one core over the
-    whole run per label, and under "us_per_msg_fixed" the CPU microseconds all of them used
-    per message received during the fixed step."""
+    whole run per label, under "us_per_msg_fixed" the CPU microseconds all of them used per
+    message received during the fixed step, and under "us_per_msg_fixed_threads" the same
+    per thread ("label/thread=us ...")."""
     search = [] if os.environ.get("PARLEY_BENCH_GW_NO_SEARCH") else ["--search"]
     argv = wsload_argv("fanout", port, protocol,
                        ["--rooms", str(ROOMS), "--step-s", STEP_S, "--rates", str(FIXED_RATE),
@@ -188,17 +211,26 @@ def run_fanout(procs, name, port, protocol, extra, before_go=None, watch=()):
         load.stdin.write(b"go\n")
         load.stdin.flush()
     cpu_before = {label: cpu_seconds(pid) for label, pid in watch}
+    threads_before = thread_cpu_seconds(watch)
     started = time.monotonic()
     first = load.stdout.readline().decode()  # the fixed step's line, when it is over
     fixed = parse_steps(first)
     fixed_cpu_s = sum(cpu_seconds(pid) - cpu_before[label] for label, pid in watch
                       if os.path.exists(f"/proc/{pid}"))
+    threads_after = thread_cpu_seconds(watch)
     out = first + load.stdout.read().decode()
     elapsed = time.monotonic() - started
     cpu = {label: 100 * (cpu_seconds(pid) - cpu_before[label]) / elapsed
            for label, pid in watch if os.path.exists(f"/proc/{pid}")}
     if fixed and fixed[0].get("received"):
         cpu["us_per_msg_fixed"] = fixed_cpu_s * 1e6 / fixed[0]["received"]
+        per_thread = []
+        for key, (thread, seconds) in sorted(threads_after.items()):
+            if key in threads_before:
+                us = (seconds - threads_before[key][1]) * 1e6 / fixed[0]["received"]
+                if us >= 0.5:  # idle threads (ZeroMQ's reaper, timers) left out
+                    per_thread.append(f"{key[0]}/{thread}={us:.1f}")
+        cpu["us_per_msg_fixed_threads"] = " ".join(per_thread)
     load.wait(60)
     procs.procs.remove(load)
     with open(os.path.join(LOGS, f"wsload-fanout-{name}.out"), "w") as saved:
@@ -323,6 +355,8 @@ def summarize(name, prefix, steps, best, cpu, figures):
     for label, value in cpu.items():
         if label == "us_per_msg_fixed":
             figures[f"{prefix}_cpu_us_per_msg_at_20k"] = round(value, 1)
+        elif label == "us_per_msg_fixed_threads":
+            figures[f"{prefix}_cpu_us_per_msg_at_20k_by_thread"] = value
         else:
             figures[f"{prefix}_cpu_{label}_pct"] = round(value)
 
