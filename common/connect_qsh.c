@@ -95,7 +95,8 @@ static int s_param_cmp(const void *a, const void *b)
 }
 
 /* Appends the canonical query for query_len bytes of query at out (room for 3 * query_len
-   bytes). Returns the length written, or -1 on malformed escapes or no memory. */
+   + 1 bytes: every byte may become three, and a lone parameter without '=' gains one).
+   Returns the length written, or -1 on malformed escapes or no memory. */
 static long s_canonical_query(const char *query, size_t query_len, char *out)
 {
     if (query_len == 0)
@@ -189,8 +190,8 @@ static char *s_canonical(const char *method, const char *path, size_t path_len, 
         path += base_len;
         path_len -= base_len;
     }
-    /* method & / path(& as %26) & query(x3) NUL */
-    char *out = malloc(method_len + 2 + 3 * path_len + 1 + 3 * query_len + 1);
+    /* method & / path(& as %26) & query(x3, +1 for a lone name without '=') NUL */
+    char *out = malloc(method_len + 2 + 3 * path_len + 1 + 3 * query_len + 1 + 1);
     if (!out)
         return NULL;
     size_t n = 0;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (what `make test` and CI run): builds the release and the sanitizer
-# (ASan + UBSan) binaries, runs the C unit tests on both, the envelope fuzzer for a bounded
-# time, then the integration tests against real processes built with the sanitizers, and last
-# the docker-compose stack built and run on podman with its end-to-end tests (scripts/compose.sh).
+# (ASan + UBSan) binaries, runs the C unit tests on both, the fuzzers (scripts/fuzz.sh) for a
+# bounded time, then the integration tests against real processes built with the sanitizers,
+# and last the docker-compose stack built and run on podman with its end-to-end tests
+# (scripts/compose.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}"
@@ -15,7 +16,7 @@ echo "== C unit tests, release build"
 build/bin/unit-tests
 echo "== C unit tests, AddressSanitizer + UndefinedBehaviorSanitizer"
 build/asan/bin/unit-tests
-echo "== fuzzing the envelope decoder (bounded)"
+echo "== fuzzing the envelope decoders and the text parsers (bounded)"
 scripts/fuzz.sh
 echo "== integration tests (real broker and workers, sanitizer builds, loopback)"
 PARLEY_BIN=build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

@@ -237,6 +237,15 @@ static void test_malformed_or_oversize_input_refused(void **state)
     assert_int_equal(connect_qsh("GET", "/p", query, NULL, qsh), 0);
     assert_int_equal(strlen(s_canon("GET", "/p", query, NULL)),
                      strlen("GET&/p&q=") + 3 * (CONNECT_QSH_MAX_INPUT - 4));
+    /* worse still: one parameter without '=' gains the '=' on top, and a path without its
+       leading '/' gains the '/' (found by fuzzing: the buffer was one byte short) */
+    assert_string_equal(s_canon("GET", "", "!", NULL), "GET&/&%21=");
+    assert_int_equal(connect_qsh("GET", "", "!", NULL, qsh), 0);
+    memset(query, '*', CONNECT_QSH_MAX_INPUT - 1);
+    query[CONNECT_QSH_MAX_INPUT - 1] = '\0';
+    assert_int_equal(connect_qsh("GET", "p", query, NULL, qsh), 0);
+    assert_int_equal(strlen(s_canon("GET", "p", query, NULL)),
+                     strlen("GET&/p&") + 3 * (CONNECT_QSH_MAX_INPUT - 1) + 1);
     free(query);
     /* an output buffer that is too small */
     char tiny[8] = "zzz";

@@ -1,0 +1,101 @@
+/*  fuzz_text_inputs.c - libFuzzer target: the text parsers that take what the internet sends.
+
+      first byte % 4 == 0  the rest as a JWT: jwt_decode, jwt_verify_hs256 under a fixed key,
+                           jwt_check_time on whatever claims decode (a customer's token comes
+                           from any website visitor)
+                      1    the rest as JSON, then adf_to_text on it, and adf_from_text on the
+                           raw bytes (comments and webhooks from Jira)
+                      2    the rest split at the first NUL into a URL and a base URL, through
+                           connect_qsh_from_url (the qsh claim of Jira's requests)
+                      3    the rest as base64url: jwt_base64url_decode, then encode again and
+                           compare (one encoding per byte string)
+
+    Any crash, leak, overread or undefined behaviour is a finding. */
+#include "../../common/adf.h"
+#include "../../common/connect_qsh.h"
+#include "../../common/jwt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void s_jwt(const char *text)
+{
+    char error[256];
+    json_t *header = NULL, *claims = NULL;
+    if (jwt_decode(text, &header, &claims, error, sizeof error) == 0) {
+        jwt_check_time(claims, 1795000000, 60, true, error, sizeof error);
+        json_decref(header);
+        json_decref(claims);
+    }
+    static const uint8_t key[] = "the project's secret key";
+    claims = NULL;
+    if (jwt_verify_hs256(text, key, sizeof key - 1, &claims, error, sizeof error) == 0)
+        json_decref(claims);
+}
+
+static void s_adf(const char *data, size_t size)
+{
+    json_t *doc = json_loadb(data, size, JSON_DECODE_ANY, NULL);
+    if (doc) {
+        free(adf_to_text(doc, 4096));
+        json_decref(doc);
+    }
+    json_t *made = adf_from_text(data, size);
+    if (made) {
+        char *back = adf_to_text(made, ADF_TEXT_MAX + 1);
+        if (!back)
+            abort(); /* a document adf_from_text made must read back */
+        free(back);
+        json_decref(made);
+    }
+}
+
+static void s_qsh(const char *text, size_t size)
+{
+    const char *base = memchr(text, '\0', size) ? text + strlen(text) + 1 : "";
+    if (base > text + size)
+        base = "";
+    char out[CONNECT_QSH_HEX];
+    connect_qsh_from_url("GET", text, base, out);
+    connect_qsh_from_url("POST", text, NULL, out);
+}
+
+static void s_base64url(const char *text, size_t size)
+{
+    size_t decoded_size;
+    uint8_t *decoded = jwt_base64url_decode(text, size, &decoded_size);
+    if (!decoded)
+        return;
+    char *again = jwt_base64url_encode(decoded, decoded_size);
+    if (!again || strlen(again) != size || memcmp(again, text, size) != 0)
+        abort(); /* strict decoding: the text was the one encoding of these bytes */
+    free(again);
+    free(decoded);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    /* a NUL-terminated copy, so the string parsers see exactly these bytes */
+    char *text = malloc(size);
+    if (!text)
+        return 0;
+    memcpy(text, data + 1, size - 1);
+    text[size - 1] = '\0';
+    switch (data[0] % 4) {
+    case 0:
+        s_jwt(text);
+        break;
+    case 1:
+        s_adf(text, size - 1);
+        break;
+    case 2:
+        s_qsh(text, size - 1);
+        break;
+    default:
+        s_base64url(text, size - 1);
+    }
+    free(text);
+    return 0;
+}
