@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets with clang and runs each for a bounded time
 # (PARLEY_FUZZ_SECONDS, default 30). Exits non-zero on any crash.
 #   fuzz_envelope     the envelope and header decoders (what the broker reads off ZeroMQ)
-#   fuzz_text_inputs  JWTs, Jira's ADF documents and Connect query strings, base64url
+#   fuzz_text_inputs  JWTs, Jira's ADF documents and Connect query strings, base64url,
+#                     schedules and zone names
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${PARLEY_FUZZ_SECONDS:-30}
@@ -14,6 +15,7 @@ clang $sanitize $(pkg-config --cflags libzmq msgpack) \
   -o "$out/fuzz_envelope" $(pkg-config --libs libzmq msgpack)
 clang $sanitize $(pkg-config --cflags jansson libcrypto) \
   tests/fuzz/fuzz_text_inputs.c common/jwt.c common/adf.c common/connect_qsh.c \
+  common/schedule.c common/tz_zone.c \
   -o "$out/fuzz_text_inputs" $(pkg-config --libs jansson libcrypto)
 cp -n tests/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 cp -n tests/fuzz/corpus_text/* "$out/corpus_text/" 2>/dev/null || true

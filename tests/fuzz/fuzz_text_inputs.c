@@ -1,6 +1,6 @@
 /*  fuzz_text_inputs.c - libFuzzer target: the text parsers that take what the internet sends.
 
-      first byte % 4 == 0  the rest as a JWT: jwt_decode, jwt_verify_hs256 under a fixed key,
+      first byte % 5 == 0  the rest as a JWT: jwt_decode, jwt_verify_hs256 under a fixed key,
                            jwt_check_time on whatever claims decode (a customer's token comes
                            from any website visitor)
                       1    the rest as JSON, then adf_to_text on it, and adf_from_text on the
@@ -9,11 +9,15 @@
                            connect_qsh_from_url (the qsh claim of Jira's requests)
                       3    the rest as base64url: jwt_base64url_decode, then encode again and
                            compare (one encoding per byte string)
+                      4    the rest as a schedule (schedule_new against the system's tz
+                           database; when it parses: format, is-open and next change) and as
+                           a zone name alone (a customer's widget sends its zone)
 
     Any crash, leak, overread or undefined behaviour is a finding. */
 #include "../../common/adf.h"
 #include "../../common/connect_qsh.h"
 #include "../../common/jwt.h"
+#include "../../common/schedule.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +77,30 @@ static void s_base64url(const char *text, size_t size)
     free(decoded);
 }
 
+static void s_schedule(const char *text)
+{
+    static schedule_zones_t *zones; /* kept across inputs, as the presence worker keeps it */
+    char error[256];
+    if (!zones && !(zones = schedule_zones_new(NULL, error, sizeof error)))
+        return;
+    schedule_t *schedule = schedule_new(zones, text, error, sizeof error);
+    if (schedule) {
+        char *formatted = schedule_format(schedule);
+        schedule_t *again = formatted ? schedule_new(zones, formatted, error, sizeof error) : NULL;
+        if (!again)
+            abort(); /* what schedule_format writes must parse */
+        time_t now = 1795000000;
+        if (schedule_is_open(schedule, now) != schedule_is_open(again, now) ||
+            schedule_next_change(schedule, now) != schedule_next_change(again, now))
+            abort(); /* and mean the same */
+        schedule_is_open_in_zone(schedule, "Asia/Kolkata", now);
+        schedule_destroy(&again);
+        free(formatted);
+        schedule_destroy(&schedule);
+    }
+    schedule_zones_require(zones, text, error, sizeof error);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -83,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0:
         s_jwt(text);
         break;
@@ -93,8 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2:
         s_qsh(text, size - 1);
         break;
-    default:
+    case 3:
         s_base64url(text, size - 1);
+        break;
+    default:
+        s_schedule(text);
     }
     free(text);
     return 0;
