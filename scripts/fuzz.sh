@@ -3,7 +3,7 @@
 # (PARLEY_FUZZ_SECONDS, default 30). Exits non-zero on any crash.
 #   fuzz_envelope     the envelope and header decoders (what the broker reads off ZeroMQ)
 #   fuzz_text_inputs  JWTs, Jira's ADF documents and Connect query strings, base64url,
-#                     schedules and zone names
+#                     schedules and zone names, chat text into JSON frames, sealed secrets
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${PARLEY_FUZZ_SECONDS:-30}
@@ -15,7 +15,7 @@ clang $sanitize $(pkg-config --cflags libzmq msgpack) \
   -o "$out/fuzz_envelope" $(pkg-config --libs libzmq msgpack)
 clang $sanitize $(pkg-config --cflags jansson libcrypto) \
   tests/fuzz/fuzz_text_inputs.c common/jwt.c common/adf.c common/connect_qsh.c \
-  common/schedule.c common/tz_zone.c \
+  common/schedule.c common/tz_zone.c common/json_writer.c common/secrets.c \
   -o "$out/fuzz_text_inputs" $(pkg-config --libs jansson libcrypto)
 cp -n tests/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 cp -n tests/fuzz/corpus_text/* "$out/corpus_text/" 2>/dev/null || true

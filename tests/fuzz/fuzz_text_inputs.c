@@ -1,6 +1,6 @@
 /*  fuzz_text_inputs.c - libFuzzer target: the text parsers that take what the internet sends.
 
-      first byte % 5 == 0  the rest as a JWT: jwt_decode, jwt_verify_hs256 under a fixed key,
+      first byte % 7 == 0  the rest as a JWT: jwt_decode, jwt_verify_hs256 under a fixed key,
                            jwt_check_time on whatever claims decode (a customer's token comes
                            from any website visitor)
                       1    the rest as JSON, then adf_to_text on it, and adf_from_text on the
@@ -12,12 +12,19 @@
                       4    the rest as a schedule (schedule_new against the system's tz
                            database; when it parses: format, is-open and next change) and as
                            a zone name alone (a customer's widget sends its zone)
+                      5    the rest as a chat text through json_writer (the gateway's frames):
+                           it must accept exactly what jansson accepts as UTF-8, and jansson
+                           must read back the same bytes (no JSON injection into frames)
+                      6    the rest as a sealed secret from the store: secrets_base64_decode,
+                           secrets_open under a fixed key (must refuse what it did not seal)
 
     Any crash, leak, overread or undefined behaviour is a finding. */
 #include "../../common/adf.h"
 #include "../../common/connect_qsh.h"
+#include "../../common/json_writer.h"
 #include "../../common/jwt.h"
 #include "../../common/schedule.h"
+#include "../../common/secrets.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +108,51 @@ static void s_schedule(const char *text)
     schedule_zones_require(zones, text, error, sizeof error);
 }
 
+static void s_json_writer(const char *text, size_t size)
+{
+    static json_writer_t writer;
+    json_writer_begin(&writer);
+    json_writer_string(&writer, "type", "message", 7);
+    json_writer_string(&writer, "text", text, size);
+    json_writer_int(&writer, "n", -1);
+    bool written = json_writer_end(&writer) == 0;
+    json_t *expected = json_stringn(text, size); /* NULL when jansson refuses the bytes */
+    if (written != (expected != NULL))
+        abort(); /* json_writer and jansson disagree on what is a valid string */
+    if (written) {
+        json_t *parsed = json_loadb(writer.data, writer.length,
+                                    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+        json_t *member = json_object_get(parsed, "text");
+        if (!parsed || json_object_size(parsed) != 3 || !json_equal(member, expected))
+            abort(); /* the frame does not say what was written into it */
+        json_decref(parsed);
+    }
+    json_decref(expected);
+}
+
+static void s_sealed(const char *text, size_t size)
+{
+    static secrets_t *secrets;
+    char error[128];
+    if (!secrets &&
+        !(secrets = secrets_new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", error,
+                                sizeof error)))
+        return;
+    size_t sealed_size, plain_size;
+    uint8_t *sealed = secrets_base64_decode(text, &sealed_size);
+    if (sealed) {
+        uint8_t *plain = secrets_open(secrets, "TENANT#t|META|shared_secret", sealed, sealed_size,
+                                      &plain_size);
+        if (plain)
+            abort(); /* forged: nobody sealed this under the key */
+        free(sealed);
+    }
+    uint8_t *plain = secrets_open(secrets, "TENANT#t|META|shared_secret", (const uint8_t *)text,
+                                  size, &plain_size);
+    if (plain)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -111,7 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
-    switch (data[0] % 5) {
+    switch (data[0] % 7) {
     case 0:
         s_jwt(text);
         break;
@@ -124,8 +176,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3:
         s_base64url(text, size - 1);
         break;
-    default:
+    case 4:
         s_schedule(text);
+        break;
+    case 5:
+        s_json_writer(text, size - 1);
+        break;
+    default:
+        s_sealed(text, size - 1);
     }
     free(text);
     return 0;
