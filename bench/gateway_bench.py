@@ -91,10 +91,15 @@ def rss_bytes(pid):
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def stat_cpu_seconds(text):
+    """utime + stime of a /proc/.../stat line, in seconds."""
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu_seconds(stat.read())
 
 
 def thread_cpu_seconds(watch):
@@ -113,9 +118,7 @@ def thread_cpu_seconds(watch):
             except FileNotFoundError:
                 continue
             name = "main" if tid == str(pid) else text[text.index("(") + 1:text.rindex(")")]
-            fields = text.rsplit(")", 1)[1].split()
-            threads[(label, tid)] = (name, (int(fields[11]) + int(fields[12]))
-                                     / os.sysconf("SC_CLK_TCK"))
+            threads[(label, tid)] = (name, stat_cpu_seconds(text))
     return threads
 
 
