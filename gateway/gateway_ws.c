@@ -204,11 +204,11 @@ static void s_on_counters_timer(lws_sorted_usec_list_t *sul)
     static const char *names[] = {"sockets_open",  "connections",   "refused_full",
                                   "frames_in",     "frames_out",    "errors_sent",
                                   "rate_limited",  "slow_consumers", "frames_too_large",
-                                  "calls_waiting", "rx_pauses"};
+                                  "calls_waiting", "rx_pauses",     "presence_heartbeat_us"};
     uint64_t values[] = {zhashx_size(self->sockets), self->connections, self->refused_full,
                          self->frames_in, self->frames_out, self->errors_sent,
                          self->rate_limited, self->slow_consumers, self->too_large,
-                         self->calls_waiting, self->rx_pauses};
+                         self->calls_waiting, self->rx_pauses, self->presence_heartbeat_us};
     if (self->bus)
         gateway_bus_counters(self->bus, names, values, sizeof values / sizeof *values);
     if (self->context)

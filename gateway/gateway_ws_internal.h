@@ -98,6 +98,7 @@ struct gateway_ws_t {
     lws_sorted_usec_list_t counters_timer; /* counters to the bus thread, every second */
     uint64_t connections, refused_full, frames_in, frames_out, errors_sent, rate_limited,
         slow_consumers, too_large, rx_pauses;
+    uint64_t presence_heartbeat_us; /* how long the last presence heartbeat pass took */
     char instance[PROTO_NAME_MAX + 1];
     uint8_t batch[LWS_PRE + GW_BATCH_BYTES]; /* gw_writable packs frames here */
     json_writer_t writer;  /* the frame being built (its buffer is reused) */

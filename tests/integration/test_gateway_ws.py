@@ -455,3 +455,50 @@ def test_2000_concurrent_sockets_on_one_gateway(chat):
     asyncio.run(run())
     wait_for(lambda: chat.redis.command("ZCARD", "socks") == 0, timeout=60,
              what="presence closed all 2,000 sockets")
+
+
+def test_each_heartbeat_tells_presence_of_every_socket_of_every_tenant(
+        cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
+    """Every PARLEY_GATEWAY_PRESENCE_HEARTBEAT_MS the gateway tells presence that each of its
+    authenticated sockets is still there, tenant by tenant, in one pass over the sockets:
+    sockets of two tenants on one gateway all get a fresher last seen, and the gateway
+    reports how long the pass took (presence_heartbeat_us in its counters)."""
+    stack = start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox,
+                       PARLEY_GATEWAY_PRESENCE_HEARTBEAT_MS=200)
+
+    def last_seen():
+        raw = stack.redis.command("ZRANGE", "socks", "0", "-1", "WITHSCORES")
+        return {raw[i].decode(): float(raw[i + 1]) for i in range(0, len(raw), 2)}
+
+    def gateway_counters():
+        for client in stack.cluster.stats()["clients"]["list"]:
+            if "presence_heartbeat_us" in client.get("counters", {}):
+                return client["counters"]
+        return {}
+
+    async def run():
+        sockets = []
+        for tenant, key in ((stack.tenant, PROJECT_KEY), ("acme", "widget-key")):
+            for i in range(3):
+                now = int(time.time())
+                token = jwt.encode({"email": f"c{i}@example.com", "displayName": f"C {i}",
+                                    "iat": now, "exp": now + 300}, key, algorithm="HS256")
+                ws = await websockets.connect(stack.ws_url)
+                await ws.send(json.dumps({"type": "hello", "tenant": tenant, "project": "SUP",
+                                          "kind": "customer", "token": token}))
+                await expect(ws, "welcome")
+                sockets.append(ws)
+        wait_for(lambda: len(last_seen()) == 6, timeout=10, what="presence has all six sockets")
+        first = last_seen()
+        assert {member.split("|")[0] for member in first} == {stack.tenant, "acme"}
+        wait_for(lambda: all(seen > first[member] for member, seen in last_seen().items()),
+                 timeout=10, what="a heartbeat renewed every socket of both tenants")
+        await asyncio.gather(*(ws.close() for ws in sockets))
+    try:
+        asyncio.run(run())
+        wait_for(lambda: "presence_heartbeat_us" in gateway_counters(), timeout=10,
+                 what="the gateway's counters in its heartbeat")
+        wait_for(lambda: stack.redis.command("ZCARD", "socks") == 0, timeout=10,
+                 what="presence closed the sockets")
+    finally:
+        stack.client.close()
