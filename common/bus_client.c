@@ -252,9 +252,21 @@ static void s_complete(bus_client_t *self, uint64_t id, const char *code, const 
 
 void bus_client_cancel_all(bus_client_t *self)
 {
-    s_pending_t *pending;
-    while ((pending = zhashx_first(self->pending)))
-        s_complete(self, pending->id, "cancelled", "the client is shutting down", NULL, 0);
+    /* The ids first, then the callbacks: zhashx_first after each removal rescans the table
+       from its first bucket, which made this quadratic (11 s for 100,000 requests held
+       through a broker outage). A callback may make new requests: the next round gets them. */
+    while (zhashx_size(self->pending) > 0) {
+        zlistx_t *ids = zhashx_keys(self->pending); /* the ids themselves (ids are > 0) */
+        if (!ids) { /* out of memory: one at a time, slowly but surely */
+            s_pending_t *pending = zhashx_first(self->pending);
+            s_complete(self, pending->id, "cancelled", "the client is shutting down", NULL, 0);
+            continue;
+        }
+        for (void *id = zlistx_first(ids); id; id = zlistx_next(ids))
+            s_complete(self, (uint64_t)(uintptr_t)id, "cancelled", "the client is shutting down",
+                       NULL, 0);
+        zlistx_destroy(&ids);
+    }
 }
 
 static void s_complete(bus_client_t *self, uint64_t id, const char *code, const char *message,
