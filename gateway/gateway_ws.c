@@ -818,14 +818,8 @@ int gateway_ws_callback(gateway_ws_t *self, struct lws *wsi, enum lws_callback_r
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return socket ? gw_writable(self, wsi, socket) : -1;
     case LWS_CALLBACK_CLOSED:
-        if (socket && socket->dirty) {
-            gw_socket_t **at = &self->dirty;
-            while (*at && *at != socket)
-                at = &(*at)->next_dirty;
-            if (*at)
-                *at = socket->next_dirty;
-        }
         if (socket) {
+            gw_forget_dirty(self, socket);
             gw_presence_close(self, socket);
             s_unfollow_all(self, socket);
             zhashx_delete(self->sockets, (void *)(uintptr_t)socket->id);

@@ -59,7 +59,7 @@ typedef struct gw_socket_t_ {
     bool rx_paused;          /* its frames are not read until its outbox has drained */
     bool dirty;              /* in the gateway's dirty list: frames to write at the flush */
     bool waiting;            /* status frames held back, due at waiting_due_ms */
-    struct gw_socket_t_ *next_dirty;
+    struct gw_socket_t_ *next_dirty, *prev_dirty; /* its place in the gateway's dirty list */
     double tokens;           /* rate limit: frames the client may still send now */
     int64_t refilled_ms;
     int64_t typed_ms;        /* last typing event published (at most one a second) */
@@ -125,6 +125,11 @@ void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, siz
    with the socket's next other frame, or after PARLEY_GATEWAY_STATUS_DELAY_MS at the latest,
    so that a busy socket gets one write where it would get several. */
 void gw_send_status(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length);
+
+/* Takes socket out of the list written at the end of the loop's turn (a socket that closes
+   before then), in constant time: a close during a turn that fanned out to a big topic must
+   not walk that list. */
+void gw_forget_dirty(gateway_ws_t *self, gw_socket_t *socket);
 
 /* Queues frame (a JSON object, taken) for socket. */
 void gw_send(gateway_ws_t *self, gw_socket_t *socket, json_t *frame);

@@ -49,9 +49,26 @@ static void s_mark_dirty(gateway_ws_t *self, gw_socket_t *socket)
 {
     if (!socket->dirty) {
         socket->dirty = true;
+        socket->prev_dirty = NULL;
         socket->next_dirty = self->dirty;
+        if (self->dirty)
+            self->dirty->prev_dirty = socket;
         self->dirty = socket;
     }
+}
+
+void gw_forget_dirty(gateway_ws_t *self, gw_socket_t *socket)
+{
+    if (!socket->dirty)
+        return;
+    if (socket->prev_dirty)
+        socket->prev_dirty->next_dirty = socket->next_dirty;
+    else
+        self->dirty = socket->next_dirty;
+    if (socket->next_dirty)
+        socket->next_dirty->prev_dirty = socket->prev_dirty;
+    socket->next_dirty = socket->prev_dirty = NULL;
+    socket->dirty = false;
 }
 
 void gw_send_text(gateway_ws_t *self, gw_socket_t *socket, const char *text, size_t length)
@@ -205,9 +222,7 @@ void gateway_ws_flush(gateway_ws_t *self)
 {
     while (self->dirty) {
         gw_socket_t *socket = self->dirty;
-        self->dirty = socket->next_dirty;
-        socket->dirty = false;
-        socket->next_dirty = NULL;
+        gw_forget_dirty(self, socket);
         if (socket->closing)
             continue;
         /* straight out when nothing of this socket is still in lws's hands: no writable
