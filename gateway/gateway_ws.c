@@ -44,6 +44,8 @@ static void s_resume_free(gw_resume_t **resume_p)
 {
     if (*resume_p) {
         zlistx_destroy(&(*resume_p)->held);
+        zhashx_destroy(&(*resume_p)->carried);
+        json_decref((*resume_p)->part);
         free(*resume_p);
         *resume_p = NULL;
     }
@@ -277,13 +279,38 @@ static void s_on_hello(gateway_ws_t *self, gw_socket_t *socket, json_t *frame)
     proto_buffer_release(&encoded);
 }
 
+static void s_resume_finish(gateway_ws_t *self, gw_socket_t *socket, const char *error);
+
+/* Asks Jira (the jira worker) for the next part of the socket's resume: messages after
+   resume->after. */
+static void s_ask_transcript(gateway_ws_t *self, gw_socket_t *socket)
+{
+    proto_conversation_transcript_t ask = {.has_after_comment = true, .has_limit = true,
+                                           .limit = 1000};
+    proto_name_set(ask.tenant, socket->tenant);
+    proto_name_set(ask.issue, socket->resume->issue);
+    proto_name_set(ask.after_comment, socket->resume->after);
+    proto_buffer_t encoded;
+    proto_buffer_init(&encoded);
+    gw_pending_t note = s_note(socket, CALL_TRANSCRIPT, socket->resume->issue);
+    memcpy(note.after, socket->resume->after, sizeof note.after); /* which part it asks for */
+    int rc = proto_conversation_transcript_encode(&ask, &encoded) == 0
+                 ? s_call(self, socket, &note, "conversation.transcript", &encoded, NULL)
+                 : -1;
+    proto_buffer_release(&encoded);
+    if (rc != 0) /* the client was told why (s_call); what was held goes out now */
+        s_resume_finish(self, socket, "unavailable");
+}
+
 /* Reads what the socket missed in issue after comment `after` ("0": everything) from Jira;
    the frames go out before anything live (see gw_resume_t). */
 static void s_resume(gateway_ws_t *self, gw_socket_t *socket, const char *issue,
                      const char *after)
 {
     gw_resume_t *resume = calloc(1, sizeof *resume);
-    if (!resume || !(resume->held = zlistx_new())) {
+    if (!resume || !(resume->held = zlistx_new()) || !(resume->carried = zhashx_new())) {
+        if (resume)
+            zlistx_destroy(&resume->held);
         free(resume);
         gw_error(self, socket, "internal", "out of memory", issue);
         return;
@@ -292,16 +319,7 @@ static void s_resume(gateway_ws_t *self, gw_socket_t *socket, const char *issue,
     snprintf(resume->issue, sizeof resume->issue, "%s", issue);
     snprintf(resume->after, sizeof resume->after, "%s", after);
     socket->resume = resume;
-    proto_conversation_transcript_t ask = {.has_after_comment = true};
-    proto_name_set(ask.tenant, socket->tenant);
-    proto_name_set(ask.issue, issue);
-    proto_name_set(ask.after_comment, after);
-    proto_buffer_t encoded;
-    proto_buffer_init(&encoded);
-    gw_pending_t note = s_note(socket, CALL_TRANSCRIPT, issue);
-    if (proto_conversation_transcript_encode(&ask, &encoded) == 0)
-        s_call(self, socket, &note, "conversation.transcript", &encoded, NULL);
-    proto_buffer_release(&encoded);
+    s_ask_transcript(self, socket);
 }
 
 /* The after_comment of a frame: a comment id (digits), or NULL. */
@@ -549,27 +567,55 @@ static void s_on_frame(gateway_ws_t *self, gw_socket_t *socket, const void *data
     json_decref(frame);
 }
 
-/* The transcript arrived (or failed): its messages, then the live frames held meanwhile that
-   it did not already carry, then `resumed`. */
-static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gateway_call_t *call)
+/* Ends socket's resume: the live frames held meanwhile that are news to the client, then
+   `resumed` (with error, when the transcript failed). Not news: a message the transcript
+   carried (by the client's id), or a comment no later than the last one the client has (the
+   one it resumed after, or the transcript's last; Jira's comment ids grow), such as the
+   late event of a comment written in Jira before the client left. */
+static void s_resume_finish(gateway_ws_t *self, gw_socket_t *socket, const char *error)
 {
-    if (!socket->resume)
-        return;
-    zhashx_t *sent = zhashx_new(); /* "m:<message id>" and "c:<comment id>" carried */
-    proto_conversation_transcript_reply_t reply;
-    proto_decode_error_t why;
-    json_t *messages = NULL;
-    if (!call->error_code[0] &&
-        proto_conversation_transcript_reply_decode(&reply, call->reply, call->reply_size,
-                                                   &why) == 0)
-        messages = json_loadb((const char *)reply.messages, reply.messages_len, 0, NULL);
-    size_t i;
-    json_t *m;
+    zhashx_t *carried = socket->resume->carried;
+    unsigned long long after = strtoull(socket->resume->after, NULL, 10);
+    unsigned long long last = strtoull(socket->resume->last, NULL, 10);
+    unsigned long long seen = last > after ? last : after;
     char key[PROTO_NAME_MAX + 3];
-    json_array_foreach(messages, i, m)
-    {
+    char *text;
+    while ((text = zlistx_first(socket->resume->held))) {
+        zlistx_detach_cur(socket->resume->held);
+        json_t *held = json_loads(text, JSON_ALLOW_NUL, NULL);
+        const char *id = json_string_value(json_object_get(held, "id"));
+        const char *comment = json_string_value(json_object_get(held, "comment"));
+        const char *type = json_string_value(json_object_get(held, "type"));
+        bool was_carried = false;
+        if (type && strcmp(type, "message") == 0) {
+            snprintf(key, sizeof key, "m:%s", id ? id : "");
+            was_carried = (id && zhashx_lookup(carried, key)) ||
+                          (comment && strtoull(comment, NULL, 10) <= seen);
+        }
+        if (!was_carried)
+            gw_send_text(self, socket, text, strlen(text));
+        json_decref(held);
+        free(text);
+    }
+    json_t *done = json_pack("{s:s, s:s}", "type", "resumed", "issue", socket->resume->issue);
+    if (done && error)
+        json_object_set_new(done, "error", json_string(error));
+    gw_send(self, socket, done);
+    s_resume_free(&socket->resume);
+}
+
+void gw_resume_feed(gateway_ws_t *self, gw_socket_t *socket)
+{
+    gw_resume_t *resume = socket->resume;
+    if (!resume || !resume->part)
+        return; /* none, or its next part is being read */
+    int64_t room = self->config->outbox_max / 4 > 0 ? self->config->outbox_max / 4 : 1;
+    char key[PROTO_NAME_MAX + 3];
+    while (resume->next < json_array_size(resume->part) && !socket->closing &&
+           (int64_t)socket->outbox.count < room) {
+        json_t *m = json_array_get(resume->part, resume->next++);
         json_t *frame = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "type", "message",
-                                  "issue", socket->resume->issue, "comment",
+                                  "issue", resume->issue, "comment",
                                   json_object_get(m, "comment"), "author_kind",
                                   json_object_get(m, "author_kind"), "author",
                                   json_object_get(m, "author"), "text",
@@ -578,42 +624,57 @@ static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gateway_cal
         const char *comment = json_string_value(json_object_get(m, "comment"));
         if (frame && id)
             json_object_set_new(frame, "id", json_string(id));
-        if (sent && id) {
+        if (id) {
             snprintf(key, sizeof key, "m:%s", id);
-            zhashx_update(sent, key, (void *)1);
+            zhashx_update(resume->carried, key, (void *)1);
         }
-        if (sent && comment) {
-            snprintf(key, sizeof key, "c:%s", comment);
-            zhashx_update(sent, key, (void *)1);
-        }
+        if (comment)
+            snprintf(resume->last, sizeof resume->last, "%s", comment);
         gw_send(self, socket, frame);
     }
-    json_decref(messages);
-    char *text;
-    while ((text = zlistx_first(socket->resume->held))) {
-        zlistx_detach_cur(socket->resume->held);
-        json_t *held = json_loads(text, JSON_ALLOW_NUL, NULL);
-        const char *id = json_string_value(json_object_get(held, "id"));
-        const char *comment = json_string_value(json_object_get(held, "comment"));
-        const char *type = json_string_value(json_object_get(held, "type"));
-        bool carried = false;
-        if (sent && type && strcmp(type, "message") == 0) {
-            snprintf(key, sizeof key, "m:%s", id ? id : "");
-            carried = id && zhashx_lookup(sent, key);
-            snprintf(key, sizeof key, "c:%s", comment ? comment : "");
-            carried = carried || (comment && zhashx_lookup(sent, key));
-        }
-        if (!carried)
-            gw_send_text(self, socket, text, strlen(text));
-        json_decref(held);
-        free(text);
+    if (resume->next < json_array_size(resume->part) && !socket->closing)
+        return; /* the rest when the socket has taken these (gw_writable) */
+    json_decref(resume->part);
+    resume->part = NULL;
+    /* more: the next part, after the last comment queued (only forward: a part that did not
+       move on would be asked for again forever) */
+    if (resume->more && resume->last[0] &&
+        strtoull(resume->last, NULL, 10) > strtoull(resume->after, NULL, 10)) {
+        snprintf(resume->after, sizeof resume->after, "%s", resume->last);
+        s_ask_transcript(self, socket);
+        return;
     }
-    json_t *done = json_pack("{s:s, s:s}", "type", "resumed", "issue", socket->resume->issue);
-    if (done && call->error_code[0])
-        json_object_set_new(done, "error", json_string(call->error_code));
-    gw_send(self, socket, done);
-    s_resume_free(&socket->resume);
-    zhashx_destroy(&sent);
+    s_resume_finish(self, socket, resume->more ? "incomplete" : NULL);
+}
+
+/* A part of the transcript arrived (or failed): its messages go to the client as its queue
+   drains (gw_resume_feed). An answer to an earlier resume of the socket (it joined again
+   meanwhile) is not this one's. */
+static void s_resumed(gateway_ws_t *self, gw_socket_t *socket, const gw_pending_t *pending,
+                      const gateway_call_t *call)
+{
+    gw_resume_t *resume = socket->resume;
+    if (!resume || resume->part || strcmp(pending->id, resume->issue) != 0 ||
+        strcmp(pending->after, resume->after) != 0)
+        return;
+    if (call->error_code[0]) {
+        s_resume_finish(self, socket, call->error_code);
+        return;
+    }
+    proto_conversation_transcript_reply_t reply;
+    proto_decode_error_t why;
+    if (proto_conversation_transcript_reply_decode(&reply, call->reply, call->reply_size, &why) !=
+            0 ||
+        !(resume->part = json_loadb((const char *)reply.messages, reply.messages_len, 0, NULL)) ||
+        !json_is_array(resume->part)) {
+        json_decref(resume->part);
+        resume->part = NULL;
+        s_resume_finish(self, socket, "bad_reply");
+        return;
+    }
+    resume->next = 0;
+    resume->more = reply.more;
+    gw_resume_feed(self, socket);
 }
 
 /* Jira has the message the note is about: the sender (socket, or NULL when it closed) gets
@@ -657,7 +718,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
     if (pending->kind == CALL_PRESENCE)
         socket = NULL; /* nothing to tell the client */
     if (socket && call->error_code[0] && pending->kind == CALL_TRANSCRIPT)
-        s_resumed(self, socket, call); /* tells the client, then lets live frames through */
+        s_resumed(self, socket, pending, call); /* tells the client, lets live frames through */
     else if (socket && call->error_code[0])
         gw_error(self, socket, call->error_code, gateway_call_error(call),
                 pending->id[0] ? pending->id : NULL);
@@ -725,7 +786,7 @@ void gateway_ws_deliver(gateway_ws_t *self, gateway_call_t *call)
             gw_send(self, socket, frame);
         }
     } else if (socket && pending->kind == CALL_TRANSCRIPT) {
-        s_resumed(self, socket, call);
+        s_resumed(self, socket, pending, call);
     } else if (pending->kind == CALL_MESSAGE && !call->error_code[0])
         s_persisted(self, socket, pending, call);
 }

@@ -43,11 +43,18 @@ _Static_assert(sizeof(gw_pending_t) <= sizeof(((gateway_call_t *)0)->note),
 
 /* A conversation being resumed: while its transcript (after comment `after`) is read from
    Jira, live frames of it wait in `held`, and go out after it, minus those the transcript
-   already carried. */
+   already carried. The transcript is read a part (up to 1,000 messages) at a time, and a
+   part's messages join the socket's queue as it drains (gw_resume_feed), so that a long one
+   neither fills the queue past the slow-consumer cut-off nor waits whole in memory. */
 typedef struct {
     char issue[PROTO_NAME_MAX + 1];
-    char after[PROTO_NAME_MAX + 1];
-    zlistx_t *held; /* frames (JSON text, owned strings) */
+    char after[PROTO_NAME_MAX + 1]; /* the part being read starts after this comment */
+    char last[PROTO_NAME_MAX + 1];  /* the last comment queued for the client ("": none) */
+    zlistx_t *held;    /* frames (JSON text, owned strings) */
+    zhashx_t *carried; /* "m:<message id>": the clients' messages the transcript queued */
+    json_t *part;      /* the part's messages (owned), NULL while it is being read */
+    size_t next;       /* the first of them not queued yet */
+    bool more;         /* Jira has more after this part */
 } gw_resume_t;
 
 /* One websocket. Kept small: a gateway holds tens of thousands of them, mostly idle, so
@@ -130,6 +137,11 @@ void gw_send_status(gateway_ws_t *self, gw_socket_t *socket, const char *text, s
    before then), in constant time: a close during a turn that fanned out to a big topic must
    not walk that list. */
 void gw_forget_dirty(gateway_ws_t *self, gw_socket_t *socket);
+
+/* gateway_ws.c: queues the resume's next transcript messages while the socket's queue holds
+   less than a quarter of PARLEY_GATEWAY_OUTBOX_MAX frames; once a part is all queued, asks
+   for the next one or ends the resume. The writer calls it as the queue drains. */
+void gw_resume_feed(gateway_ws_t *self, gw_socket_t *socket);
 
 /* Queues frame (a JSON object, taken) for socket. */
 void gw_send(gateway_ws_t *self, gw_socket_t *socket, json_t *frame);

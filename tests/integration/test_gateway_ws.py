@@ -502,3 +502,78 @@ def test_each_heartbeat_tells_presence_of_every_socket_of_every_tenant(
                  what="presence closed the sockets")
     finally:
         stack.client.close()
+
+
+def test_a_long_absence_resumes_in_parts_and_reads_only_what_was_missed(
+        cluster_factory, redis_server, dynamo_proxy, jira_sandbox):
+    """A conversation of 300 comments; the customer leaves after its own message and 1,100
+    more are written (more than one transcript part of 1,000). With a queue cap of 40
+    frames the customer resumes and gets every missed comment once, in order, then
+    `resumed`, without being cut off as a slow reader (the transcript joins its queue as it
+    drains); Jira is read only for the pages that hold what was missed (back from the newest
+    comment), not from the conversation's start."""
+    stack = start_chat(cluster_factory, redis_server, dynamo_proxy, jira_sandbox,
+                       PARLEY_GATEWAY_OUTBOX_MAX=40)
+    agent = jira_sandbox.add_user("long.absence@example.com", "Agent Long", kind="agent")
+
+    async def customer():
+        ws = await websockets.connect(stack.ws_url)
+        await ws.send(json.dumps({"type": "hello", "tenant": stack.tenant, "project": "SUP",
+                                  "kind": "customer", "token": customer_token()}))
+        await expect(ws, "welcome")
+        return ws
+
+    async def leave():
+        ws = await customer()
+        await ws.send(json.dumps({"type": "conversation.start", "id": "long",
+                                  "text": "Hello"}))
+        issue = (await expect(ws, "conversation.started", id="long"))["issue"]
+        for n in range(300):
+            jira_sandbox.comment_as_agent(issue, agent["accountId"], f"before {n}")
+        jira_sandbox.wait_for_webhooks(300, timeout_s=120)  # their events reached us
+        await ws.send(json.dumps({"type": "message", "id": "mine", "issue": issue,
+                                  "text": "my question"}))
+        last = (await expect(ws, "ack", id="mine", timeout=30))["comment"]
+        await ws.close()
+        return issue, last
+
+    async def come_back(issue, last):
+        ws = await customer()
+        await ws.send(json.dumps({"type": "conversation.start", "id": "long", "text": "x",
+                                  "after_comment": last}))
+        await expect(ws, "conversation.started", id="long", timeout=30)
+        texts, done = [], None
+        while done is None:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if frame["type"] == "message" and frame.get("issue") == issue:
+                texts.append(frame["text"])
+            elif frame["type"] == "resumed":
+                done = frame
+        await ws.close()
+        return texts, done
+
+    try:
+        issue, last = asyncio.run(leave())
+        for n in range(1100):
+            jira_sandbox.comment_as_agent(issue, agent["accountId"], f"missed {n}")
+        jira_sandbox.wait_for_webhooks(1400, timeout_s=120)
+        seq = max([r["seq"] for r in jira_sandbox.requests()["records"]] or [0])
+        texts, done = asyncio.run(come_back(issue, last))
+        assert "error" not in done, done
+        assert texts == [f"missed {n}" for n in range(1100)]
+        pages = [r for r in jira_sandbox.requests(since=seq)["records"]
+                 if r["method"] == "GET" and r["path"] == f"/rest/api/3/issue/{issue}/comment"]
+        # 1,101 comments from the newest back to the customer's (12 pages), then the 100 after
+        # the first part's last (2 pages); from the start it would be 15 and then 15 again
+        assert len(pages) <= 14, [r["path"] for r in pages]
+        assert gateway_slow_consumers(stack) == 0
+    finally:
+        stack.client.close()
+
+
+def gateway_slow_consumers(stack):
+    for client in stack.cluster.stats()["clients"]["list"]:
+        counters = client.get("counters", {})
+        if "slow_consumers" in counters:
+            return counters["slow_consumers"]
+    return 0

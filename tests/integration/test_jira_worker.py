@@ -126,6 +126,16 @@ def test_identity_conversation_messages_and_transcript(jira):
                                                   "after_comment": messages[1]["comment"]})
     assert [m["text"] for m in json.loads(later["messages"])] == texts[2:] + ["We are on it"]
     assert agent["comment"] == messages[-1]["comment"]
+    # a part: the oldest `limit` after the comment (read back from the newest), then `more`
+    part = jira.call("conversation.transcript", {"tenant": TENANT, "issue": key, "limit": 2,
+                                                 "after_comment": messages[0]["comment"]})
+    assert [m["text"] for m in json.loads(part["messages"])] == texts[1:3] and part["more"]
+    rest = jira.call("conversation.transcript", {"tenant": TENANT, "issue": key, "limit": 2,
+                                                 "after_comment": messages[2]["comment"]})
+    assert [m["text"] for m in json.loads(rest["messages"])] == texts[3:] + ["We are on it"]
+    assert rest["more"] is False
+    first = jira.call("conversation.transcript", {"tenant": TENANT, "issue": key, "limit": 2})
+    assert [m["text"] for m in json.loads(first["messages"])] == texts[:2] and first["more"]
 
 
 def _send_conversations(jira, conversations, per_conversation, rng):

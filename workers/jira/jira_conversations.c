@@ -5,7 +5,12 @@
     the comment carries the id in its "parley" property. A message already done is answered
     from the mark; one left pending (a replica died, or Jira's answer was lost) is first looked
     for among the issue's newest comments, and written only if it is not there. Ordering is
-    the broker's job: senders give a conversation's messages one order key. */
+    the broker's job: senders give a conversation's messages one order key.
+
+    A transcript after a comment (a client resuming) walks back from the newest comment to
+    that one, so it reads what was missed, not the whole conversation; from the start (or when
+    more than S_TRANSCRIPT_PAGES pages were missed) it reads forward. Either way a reply holds
+    the oldest `limit` messages after the comment, and says `more` when there are others. */
 #include "../../common/adf.h"
 #include "../../common/plog.h"
 #include "jira_service.h"
@@ -478,6 +483,8 @@ typedef struct {
     long long after;      /* comment ids above this one */
     uint32_t limit;
     int start_at, pages;
+    bool newest_first;    /* walking back from the newest comment to `after` */
+    size_t dropped;       /* newest_first: collected, then let go for older ones (limit) */
 } s_transcript_t;
 
 static void s_transcript_page(s_transcript_t *ctx);
@@ -535,6 +542,40 @@ static void s_transcript_add(s_transcript_t *ctx, json_t *comment)
     free(text);
 }
 
+/* A page of the walk back from the newest comment: collects those after `after` until it
+   meets `after` itself (or an older one), keeping the oldest `limit`; what the client missed
+   costs a page per 100 missed comments, whatever the conversation's length. Returns true
+   when the transcript is complete (sent, ctx freed). */
+static bool s_transcript_back(s_transcript_t *ctx, json_t *comments, json_int_t total)
+{
+    bool reached = false;
+    size_t i;
+    json_t *comment;
+    json_array_foreach(comments, i, comment)
+    {
+        const char *id = json_string_value(json_object_get(comment, "id"));
+        if (id && atoll(id) <= ctx->after) {
+            reached = true;
+            break;
+        }
+        s_transcript_add(ctx, comment);
+        if (json_array_size(ctx->messages) > ctx->limit) {
+            json_array_remove(ctx->messages, 0); /* the newest: a later request gets it */
+            ctx->dropped++;
+        }
+    }
+    ctx->start_at += (int)json_array_size(comments);
+    if (!reached && json_array_size(comments) > 0 && ctx->start_at < total)
+        return false;
+    json_t *oldest_first = json_array();
+    for (size_t n = json_array_size(ctx->messages); oldest_first && n > 0; n--)
+        json_array_append(oldest_first, json_array_get(ctx->messages, n - 1));
+    json_decref(ctx->messages);
+    ctx->messages = oldest_first ? oldest_first : json_array();
+    s_transcript_done(ctx, ctx->dropped > 0);
+    return true;
+}
+
 static void s_transcript_on_page(const jira_result_t *result, void *arg)
 {
     s_transcript_t *ctx = arg;
@@ -545,7 +586,21 @@ static void s_transcript_on_page(const jira_result_t *result, void *arg)
         return;
     }
     json_t *comments = json_object_get(result->body, "comments");
-    size_t i;
+    if (ctx->newest_first) {
+        if (s_transcript_back(ctx, comments,
+                              json_integer_value(json_object_get(result->body, "total"))))
+            return;
+        if (++ctx->pages >= S_TRANSCRIPT_PAGES) {
+            /* more missed than the walk back reads: from the first comment forward instead */
+            json_array_clear(ctx->messages);
+            ctx->newest_first = false;
+            ctx->dropped = 0;
+            ctx->start_at = ctx->pages = 0;
+        }
+        s_transcript_page(ctx);
+        return;
+    }
+    size_t i, before = json_array_size(ctx->messages);
     json_t *comment;
     json_array_foreach(comments, i, comment)
     {
@@ -557,8 +612,11 @@ static void s_transcript_on_page(const jira_result_t *result, void *arg)
     }
     json_int_t total = json_integer_value(json_object_get(result->body, "total"));
     ctx->start_at += (int)json_array_size(comments);
+    /* pages of comments up to `after` (skipped) do not count: a reply with nothing and
+       `more` would leave the client nowhere to go on from */
+    bool yielded = json_array_size(ctx->messages) > before;
     if (json_array_size(comments) == 0 || ctx->start_at >= total ||
-        ++ctx->pages >= S_TRANSCRIPT_PAGES)
+        (yielded && ++ctx->pages >= S_TRANSCRIPT_PAGES))
         s_transcript_done(ctx, ctx->start_at < total);
     else
         s_transcript_page(ctx);
@@ -568,9 +626,9 @@ static void s_transcript_page(s_transcript_t *ctx)
 {
     char path[300];
     snprintf(path, sizeof path,
-             "/rest/api/3/issue/%s/comment?orderBy=created&startAt=%d&maxResults=100"
+             "/rest/api/3/issue/%s/comment?orderBy=%s&startAt=%d&maxResults=100"
              "&expand=properties",
-             ctx->ask.issue, ctx->start_at);
+             ctx->ask.issue, ctx->newest_first ? "-created" : "created", ctx->start_at);
     if (jira_service_call(ctx->svc, &ctx->request, "conversation.transcript", ctx->ask.tenant,
                           "GET", path, NULL, true, s_transcript_on_page, ctx) != 0) {
         json_decref(ctx->messages);
@@ -606,6 +664,7 @@ static void s_on_transcript(worker_t *worker, worker_request_t *request, void *a
     }
     ctx->limit = ctx->ask.has_limit ? ctx->ask.limit : 1000;
     ctx->after = ctx->ask.has_after_comment ? atoll(ctx->ask.after_comment) : 0;
+    ctx->newest_first = ctx->after > 0; /* a resume: usually the last few comments */
     s_transcript_page(ctx);
 }
 
