@@ -5,6 +5,7 @@
 #include <string.h>
 
 #define S_SWEEP_MAX 500
+#define S_SWEEP_PAUSE_MS 10 /* between full sweeps */
 
 static void s_bad_request(presence_handlers_t *self, worker_request_t *request, const char *what,
                           const proto_decode_error_t *why)
@@ -206,15 +207,27 @@ static void s_on_availability(worker_t *worker, worker_request_t *request, void 
     proto_buffer_release(&encoded);
 }
 
-/* Closes sockets whose last seen stopped moving (their gateway died). */
+static int s_on_sweep(zloop_t *loop, int timer_id, void *arg);
+
+/* The follow-up of a full sweep. */
+static int s_on_sweep_more(zloop_t *loop, int timer_id, void *arg)
+{
+    ((presence_handlers_t *)arg)->sweep_continues = false;
+    return s_on_sweep(loop, timer_id, arg);
+}
+
+/* Closes sockets whose last seen stopped moving (their gateway died), S_SWEEP_MAX at a time;
+   a full batch is followed by the next one S_SWEEP_PAUSE_MS later rather than at the next
+   tick, so that a dead gateway's 20,000 sockets are closed in seconds, not minutes (500
+   every 5 s took 200 s, over three times the grace), while requests still get turns. A sweep
+   that could not close one (Redis failing) waits for the tick. */
 static int s_on_sweep(zloop_t *loop, int timer_id, void *arg)
 {
-    (void)loop;
     (void)timer_id;
     presence_handlers_t *self = arg;
     int64_t now = zclock_time();
     json_t *stale = presence_store_stale(self->store, now - self->config->grace_ms, S_SWEEP_MAX);
-    size_t i;
+    size_t i, failed = 0;
     json_t *member;
     json_array_foreach(stale, i, member)
     {
@@ -227,15 +240,20 @@ static int s_on_sweep(zloop_t *loop, int timer_id, void *arg)
         bool was_open;
         char left[PROTO_PROJECTS_MAX][PROTO_NAME_MAX + 1];
         uint32_t left_count = 0;
-        if (presence_store_close(self->store, buf, bar + 1, now, &was_open, left, &left_count) ==
-                0 &&
-            was_open) {
+        int rc = presence_store_close(self->store, buf, bar + 1, now, &was_open, left,
+                                      &left_count);
+        if (rc != 0)
+            failed++;
+        if (rc == 0 && was_open) {
             (*self->expired)++;
             s_agent_moved(self, buf, left, left_count, now);
         }
     }
     if (json_array_size(stale))
         plog_info("sockets_expired", "count=%zu", json_array_size(stale));
+    if (json_array_size(stale) == S_SWEEP_MAX && failed == 0 && !self->sweep_continues &&
+        zloop_timer(loop, S_SWEEP_PAUSE_MS, 1, s_on_sweep_more, self) >= 0)
+        self->sweep_continues = true;
     json_decref(stale);
     return 0;
 }

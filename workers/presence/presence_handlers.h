@@ -19,6 +19,7 @@ typedef struct {
     presence_announcer_t *announcer;
     schedule_zones_t *zones; /* validates customers' zones */
     uint64_t *updates, *unknown_sockets, *expired, *degraded, *bad_requests;
+    bool sweep_continues; /* a full sweep armed its follow-up */
 } presence_handlers_t;
 
 /* Registers the handlers on worker and a sweeper timer on its loop. self must outlive the
