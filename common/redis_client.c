@@ -2,13 +2,20 @@
 
     Owns one redisContext (NULL while disconnected). */
 #include "redis_client.h"
+#include "backoff.h"
 #include "plog.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+/* After Redis fails (no connection, no reply in time), commands fail at once for a jittered
+   delay from 100 ms (or the cap, when lower) doubling up to PARLEY_REDIS_BACKOFF_MAX_MS, then
+   one tries again. */
+#define S_RETRY_MIN_MS 100
 
 #define T redis_client_config_t
 const config_option_t redis_client_config_options[] = {
@@ -18,6 +25,9 @@ const config_option_t redis_client_config_options[] = {
                       "time limit of one Redis command (ms)"),
     CONFIG_INT_OPTION("PARLEY_REDIS_CONNECT_TIMEOUT_MS", T, connect_timeout_ms, "1000", 10,
                       60000, "time limit to connect to Redis (ms)"),
+    CONFIG_INT_OPTION("PARLEY_REDIS_BACKOFF_MAX_MS", T, backoff_max_ms, "2000", 0, 60000,
+                      "after Redis fails, commands fail at once for up to this long before one "
+                      "tries again (ms; 0: every command tries)"),
 };
 #undef T
 const size_t redis_client_config_option_count =
@@ -35,6 +45,8 @@ struct redis_client_t {
     char password[128];
     redisContext *context;
     char error[320];
+    backoff_t backoff;     /* after a failure, commands fail at once until retry_at_ms */
+    int64_t retry_at_ms;   /* 0: no failure since the last success */
 };
 
 /* hiredis's own reply constructors, wrapped so that a hostile array length fails instead of
@@ -125,6 +137,11 @@ redis_client_t *redis_client_new(const redis_client_config_t *config, char *erro
         return NULL;
     }
     self->config = *config;
+    if (config->backoff_max_ms > 0)
+        backoff_init(&self->backoff,
+                     S_RETRY_MIN_MS < config->backoff_max_ms ? S_RETRY_MIN_MS
+                                                             : config->backoff_max_ms,
+                     config->backoff_max_ms);
     if (s_parse_url(self, config->url, error, error_size) != 0) {
         free(self);
         return NULL;
@@ -282,20 +299,57 @@ static void s_failed(redis_client_t *self)
     s_disconnect(self);
 }
 
+/* Redis failed: no command tries again before the backoff's next delay is over. */
+static void s_back_off(redis_client_t *self)
+{
+    if (self->config.backoff_max_ms > 0)
+        self->retry_at_ms = s_now_ms() + backoff_next_ms(&self->backoff);
+}
+
+/* Redis answered: the next failure starts the backoff over. */
+static void s_answered(redis_client_t *self)
+{
+    if (self->retry_at_ms) {
+        self->retry_at_ms = 0;
+        backoff_reset(&self->backoff);
+    }
+}
+
+/* True (with the reason in self->error) while backing off after a failure: a Redis that
+   hangs would otherwise cost every command its timeout twice over, and hold the caller's
+   event loop (and everyone it serves) that long each time. */
+static bool s_backing_off(redis_client_t *self)
+{
+    int64_t left = self->retry_at_ms - s_now_ms();
+    if (!self->retry_at_ms || left <= 0)
+        return false;
+    if (strncmp(self->error, "backing off", 11) != 0) { /* keep the failure's own reason */
+        char last[sizeof self->error];
+        memcpy(last, self->error, sizeof last);
+        snprintf(self->error, sizeof self->error, "backing off after a failure: %.250s", last);
+    }
+    return true;
+}
+
 redisReply *redis_client_command(redis_client_t *self, int argc, const char **argv,
                                  const size_t *argv_len)
 {
+    if (s_backing_off(self))
+        return NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         int was_connected = self->context != NULL;
         if (s_connect(self) != 0)
-            return NULL;
+            break;
         redisReply *reply = s_command(self, argc, argv, argv_len);
-        if (reply)
+        if (reply) {
+            s_answered(self);
             return reply;
+        }
         s_failed(self);
         if (!was_connected)
             break; /* a fresh connection failed: no point trying again at once */
     }
+    s_back_off(self);
     return NULL;
 }
 
@@ -305,12 +359,17 @@ int redis_client_pipeline(redis_client_t *self, int count, const int *argcs,
 {
     for (int i = 0; i < count; i++)
         replies[i] = NULL;
-    if (s_connect(self) != 0)
+    if (s_backing_off(self))
         return -1;
+    if (s_connect(self) != 0) {
+        s_back_off(self);
+        return -1;
+    }
     for (int i = 0; i < count; i++)
         if (redisAppendCommandArgv(self->context, argcs[i], (const char **)argvs[i],
                                    lens ? lens[i] : NULL) != REDIS_OK) {
             s_failed(self);
+            s_back_off(self);
             return -1;
         }
     for (int i = 0; i < count; i++) {
@@ -321,9 +380,11 @@ int redis_client_pipeline(redis_client_t *self, int count, const int *argcs,
                 replies[j] = NULL;
             }
             s_failed(self);
+            s_back_off(self);
             return -1;
         }
         replies[i] = reply;
     }
+    s_answered(self);
     return 0;
 }

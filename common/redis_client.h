@@ -8,8 +8,11 @@
     allocated for them.
 
     Blocking, bounded by timeout_ms: it limits each command's whole reply (each reply of a
-    pipeline), however slowly a server sends it. Not thread-safe: one redis_client_t per
-    thread. */
+    pipeline), however slowly a server sends it. After a failure (no connection, no reply in
+    time) commands fail at once, without I/O, for a backoff of 100 ms doubling up to
+    backoff_max_ms (2 s), so that a Redis that hangs costs its callers one timeout per backoff,
+    not one per command. Not
+    thread-safe: one redis_client_t per thread. */
 #ifndef REDIS_CLIENT_H
 #define REDIS_CLIENT_H
 
@@ -25,6 +28,7 @@ typedef struct {
     char url[256];
     int64_t timeout_ms;
     int64_t connect_timeout_ms;
+    int64_t backoff_max_ms; /* 0: no backoff */
 } redis_client_config_t;
 
 extern const config_option_t redis_client_config_options[];

@@ -194,8 +194,35 @@ def test_redis_outage_answers_degraded_and_recovers(stack):
                                       "kind": "customer"})
     assert answer["error"] == "degraded"
     stack.redis.start()
-    assert c.call("presence.open", {"tenant": "acme", "socket": "r1", "gateway": "g",
+    # within Redis's backoff (at most 2 s) presence answers again
+    wait_for(lambda: c.call("presence.open", {"tenant": "acme", "socket": "r1", "gateway": "g",
+                                              "kind": "customer"}) == {"updated": 1},
+             timeout=10, what="presence answers again")
+
+
+def test_a_hung_redis_costs_a_timeout_per_backoff_not_one_per_request(stack):
+    """Redis stops answering (SIGSTOP: the kernel still accepts connections): presence says
+    `degraded` and keeps answering at once. The first request pays Redis's timeout (twice: a
+    fresh connection is tried too); those within the backoff that follows fail without
+    waiting, where each used to hold the worker, and every request queued behind it, for two
+    timeouts. Once Redis answers again, so does presence."""
+    c = stack.client
+    beat = {"tenant": "acme", "gateway": "g", "sockets": ["h1"]}
+    assert c.call("presence.open", {"tenant": "acme", "socket": "h1", "gateway": "g",
                                     "kind": "customer"}) == {"updated": 1}
+    stack.redis.freeze()
+    try:
+        waits = []
+        for _ in range(10):
+            started = time.monotonic()
+            assert c.call("presence.heartbeat", beat, timeout_ms=10000)["error"] == "degraded"
+            waits.append(round(time.monotonic() - started, 2))
+        # Redis's timeout is 1 s: ten requests that each waited for it twice took 20 s
+        assert sum(1 for w in waits if w > 0.5) <= 4, waits
+    finally:
+        stack.redis.thaw()
+    wait_for(lambda: c.call("presence.heartbeat", beat) == {"updated": 1},
+             timeout=10, what="presence answers again")
 
 
 def _final_states_match(stack, tenant, count):

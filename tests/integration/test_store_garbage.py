@@ -79,8 +79,10 @@ def test_dynamo_client_answers_garbage_with_an_error(garbage, kind):
 def test_presence_on_a_garbage_redis_answers_degraded_stays_up_and_recovers(
         cluster_factory, redis_server, dynamo_proxy):
     with GarbageServer("resp_huge_array", relay_to=("127.0.0.1", redis_server.port)) as fake:
+        # every request must reach the hostile server (no backoff after its failures)
         env = dict(dynamo_proxy.env, PARLEY_REDIS_URL=fake.redis_url,
-                   PARLEY_REDIS_TIMEOUT_MS=REDIS_TIMEOUT_MS, PARLEY_PRESENCE_FLUSH_MS=500)
+                   PARLEY_REDIS_TIMEOUT_MS=REDIS_TIMEOUT_MS, PARLEY_PRESENCE_FLUSH_MS=500,
+                   PARLEY_REDIS_BACKOFF_MAX_MS=0)
         c = cluster_factory(**env)
         c.start_broker()
         presence = c.spawn("presence", "parley-presence")
