@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define T dynamo_config_t
@@ -22,8 +23,9 @@ const config_option_t dynamo_config_options[] = {
                          "AWS secret access key"),
     CONFIG_SECRET_OPTION("AWS_SESSION_TOKEN", T, session_token, "",
                          "AWS session token, for temporary credentials"),
-    CONFIG_INT_OPTION("PARLEY_DYNAMO_TIMEOUT_MS", T, timeout_ms, "3000", 10, 600000,
-                      "time limit of one DynamoDB call attempt (ms)"),
+    CONFIG_INT_OPTION("PARLEY_DYNAMO_TIMEOUT_MS", T, timeout_ms, "2000", 10, 600000,
+                      "time limit of one DynamoDB call, its retries included (ms); under the "
+                      "broker's liveness (heartbeat x liveness): workers wait on their loop"),
     CONFIG_INT_OPTION("PARLEY_DYNAMO_CONNECT_TIMEOUT_MS", T, connect_timeout_ms, "1000", 10,
                       60000, "time limit to connect to DynamoDB (ms)"),
     CONFIG_INT_OPTION("PARLEY_DYNAMO_RETRY_MAX", T, retry_max, "5", 1, 100,
@@ -32,12 +34,17 @@ const config_option_t dynamo_config_options[] = {
                       "first retry delay bound (ms); doubles with jitter"),
     CONFIG_INT_OPTION("PARLEY_DYNAMO_REPLY_MAX_BYTES", T, reply_max_bytes, "16777216", 1024,
                       268435456, "largest DynamoDB reply accepted (bytes)"),
+    CONFIG_INT_OPTION("PARLEY_DYNAMO_BACKOFF_MAX_MS", T, backoff_max_ms, "2000", 0, 600000,
+                      "after a call fails for the network (no connection, no answer in time), "
+                      "calls fail at once for up to this long before one tries again (ms; 0: "
+                      "every call tries)"),
 };
 #undef T
 const size_t dynamo_config_option_count =
     sizeof dynamo_config_options / sizeof dynamo_config_options[0];
 
 #define S_BATCH_MAX 25 /* BatchWriteItem's limit */
+#define S_UNREACHABLE_MIN_MS 100 /* first fail-at-once period after a network failure */
 
 struct dynamo_t {
     dynamo_config_t config;
@@ -48,6 +55,8 @@ struct dynamo_t {
     size_t reply_size;
     size_t reply_allocated;
     int reply_overflow;
+    backoff_t unreachable; /* after a call ends in a network failure, calls fail at once */
+    int64_t retry_at_ms;   /* ... until then (0: none failed since the last success) */
 };
 
 static const char *s_status_names[] = {
@@ -104,6 +113,11 @@ dynamo_t *dynamo_new(const dynamo_config_t *config)
         free(self);
         return NULL;
     }
+    if (config->backoff_max_ms > 0)
+        backoff_init(&self->unreachable,
+                     S_UNREACHABLE_MIN_MS < config->backoff_max_ms ? S_UNREACHABLE_MIN_MS
+                                                                   : config->backoff_max_ms,
+                     config->backoff_max_ms);
     snprintf(self->sigv4, sizeof self->sigv4, "aws:amz:%s:dynamodb", config->region);
     snprintf(self->userpwd, sizeof self->userpwd, "%s:%s", config->access_key_id,
              config->secret_access_key);
@@ -249,9 +263,29 @@ static json_t *s_attempt(dynamo_t *self, const char *operation, const char *body
     return NULL;
 }
 
+static int64_t s_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* True (error set) while calls fail at once after a network failure. */
+static bool s_unreachable(dynamo_t *self, dynamo_error_t *error)
+{
+    if (!self->retry_at_ms || s_now_ms() >= self->retry_at_ms)
+        return false;
+    s_set_error(error, DYNAMO_E_TRANSPORT, 0, "BackingOff",
+                "DynamoDB failed for the network moments ago; not tried again yet");
+    error->attempts = 0;
+    return true;
+}
+
 json_t *dynamo_call(dynamo_t *self, const char *operation, json_t *request,
                     dynamo_error_t *error)
 {
+    if (s_unreachable(self, error))
+        return NULL;
     char *body = json_dumps(request, JSON_COMPACT);
     if (!body) {
         s_set_error(error, DYNAMO_E_VALIDATION, 0, "Encoding", "request does not encode");
@@ -260,12 +294,18 @@ json_t *dynamo_call(dynamo_t *self, const char *operation, json_t *request,
     backoff_t backoff;
     backoff_init(&backoff, self->config.retry_base_ms, self->config.retry_base_ms * 64);
     json_t *reply = NULL;
+    int64_t started_ms = s_now_ms();
     int attempt;
     for (attempt = 1; attempt <= self->config.retry_max; attempt++) {
         reply = s_attempt(self, operation, body, error);
         if (reply || !s_retryable(error->status) || attempt == self->config.retry_max)
             break;
         int64_t delay = backoff_next_ms(&backoff);
+        /* a call takes about one attempt's time limit in all, retries included: callers
+           wait for it on their event loop, and an endpoint that does not answer would hold
+           them retry_max times over */
+        if (s_now_ms() - started_ms + delay >= self->config.timeout_ms)
+            break;
         plog_warn("dynamo_retry", "operation=%s status=%s http=%ld type=%s attempt=%d delay_ms=%ld",
                   operation, dynamo_status_name(error->status), error->http_status, error->type,
                   attempt, (long)delay);
@@ -275,7 +315,12 @@ json_t *dynamo_call(dynamo_t *self, const char *operation, json_t *request,
     if (reply) {
         error->status = DYNAMO_OK;
         error->http_status = 200;
-    }
+        if (self->retry_at_ms) {
+            self->retry_at_ms = 0;
+            backoff_reset(&self->unreachable);
+        }
+    } else if (error->status == DYNAMO_E_TRANSPORT && self->config.backoff_max_ms > 0)
+        self->retry_at_ms = s_now_ms() + backoff_next_ms(&self->unreachable);
     error->attempts = attempt > self->config.retry_max ? (int)self->config.retry_max : attempt;
     return reply;
 }

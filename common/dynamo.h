@@ -12,8 +12,12 @@
     and must be JSON objects, or the call fails with DYNAMO_E_PROTOCOL: a broken or hostile
     endpoint costs an error, never a crash.
 
-    Blocking: each call waits for its answer (bounded by timeout_ms per attempt). Use it from
-    a thread that may block (e.g. a zactor). Not thread-safe: one dynamo_t per thread. */
+    Blocking: each call waits for its answer, about timeout_ms at most in all (a retry that
+    would run past it is not made), and after a call fails for the network (no connection,
+    no answer in time) calls fail at once (DYNAMO_E_TRANSPORT, type "BackingOff") for 100 ms
+    doubling up to backoff_max_ms, so that an endpoint that hangs costs a caller one time
+    limit per backoff, not one per call. Callers on an event loop (the jira worker, the
+    presence service) rely on both. Not thread-safe: one dynamo_t per thread. */
 #ifndef DYNAMO_H
 #define DYNAMO_H
 
@@ -28,11 +32,12 @@ typedef struct {
     char access_key_id[128];
     char secret_access_key[128];
     char session_token[2048];      /* optional (temporary credentials) */
-    int64_t timeout_ms;            /* per attempt */
+    int64_t timeout_ms;            /* per attempt, and about the whole call's (retries) */
     int64_t connect_timeout_ms;
     int64_t retry_max;             /* attempts for retryable errors, the first included */
     int64_t retry_base_ms;         /* first backoff bound; doubles with jitter */
     int64_t reply_max_bytes;
+    int64_t backoff_max_ms;        /* fail-at-once period after a network failure, at most */
 } dynamo_config_t;
 
 extern const config_option_t dynamo_config_options[];

@@ -334,3 +334,36 @@ def test_one_tenants_slow_jira_does_not_hold_up_another(jira, tmp_path):
         assert jira.counters()["jira_waiting"] == 0
     finally:
         slow_jira.stop()
+
+
+def test_a_hung_dynamodb_costs_one_time_limit_and_the_worker_stays_up(jira):
+    """DynamoDB stops answering (every reply held back 10 s). A conversation.start that needs
+    it fails after about one attempt's time limit (PARLEY_DYNAMO_TIMEOUT_MS, 300 ms here),
+    not after PARLEY_DYNAMO_RETRY_MAX of them, and those within the backoff that follows fail
+    at once: the worker, which waits for DynamoDB on its one loop, stays within the broker's
+    liveness (3 heartbeats of 250 ms in these tests), so the broker never counts it dead nor
+    re-dispatches what it holds. When DynamoDB answers again, so does the worker."""
+    jira.start_jira(1, PARLEY_DYNAMO_TIMEOUT_MS=300)
+    account = jira.customer()
+
+    def start(conversation):
+        return jira.call("conversation.start", {
+            "tenant": TENANT, "project": "SUP", "conversation": conversation,
+            "customer": account, "first_message": "Is anyone there?"}, timeout_ms=30000)
+
+    jira.proxy.delay_next(10.0, count=1000)
+    try:
+        waits = []
+        for n in range(5):
+            started = time.monotonic()
+            answer = start(f"hung-{n}")
+            waits.append(round(time.monotonic() - started, 2))
+            assert "error" in answer and answer["error"] != "timeout", answer
+        # five attempts of 300 ms each per call, and the retry delays between: about 9 s
+        assert sum(waits) < 3, waits
+    finally:
+        jira.proxy.clear_faults()
+    assert jira.cluster.stats()["services"]["jira"]["redispatches"] == 0
+    assert jira.cluster.replicas("jira") == 1
+    wait_for(lambda: "issue" in start("after-the-hang"), timeout=15,
+             what="conversation.start works again")

@@ -20,10 +20,11 @@ KINDS = [k for k in GarbageServer.KINDS if k != "relay"]
 REDIS_TIMEOUT_MS = 300
 DYNAMO_TIMEOUT_MS = 500
 DYNAMO_RETRY_MAX = 2
-# Transport failures are retried (DYNAMO_RETRY_MAX attempts), a 5xx too; a 200 that is not a
-# JSON object is a protocol error and is not.
+# Transport failures are retried (DYNAMO_RETRY_MAX attempts), a 5xx too, but not past the
+# time limit of one attempt in all (a reply that trickles in uses it up: one attempt); a 200
+# that is not a JSON object is a protocol error and is not retried.
 DYNAMO_EXPECTED = {"http_not_json": ("protocol", 1), "http_json_array": ("protocol", 1),
-                   "http_500_garbage": ("server", DYNAMO_RETRY_MAX)}
+                   "http_500_garbage": ("server", DYNAMO_RETRY_MAX), "trickle": ("transport", 1)}
 TIME_LIMIT_S = 5.0
 
 
