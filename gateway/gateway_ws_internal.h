@@ -115,7 +115,8 @@ struct gateway_ws_t {
     gw_socket_t *dirty;     /* sockets with frames queued since the last flush (borrowed) */
     /* sockets holding status frames back (gw_send_status), oldest first: a ring of ids
        (not pointers: a socket may close meanwhile) with the time each is due. The status
-       timer makes the due ones dirty, a few at a time, not all in one loop turn. */
+       timer wakes when the oldest is due and makes every due one dirty, stopping at the
+       first that is not: one timer for all of them, not one per socket. */
     gw_waiting_t *waiting;
     size_t waiting_head, waiting_count, waiting_capacity;
     lws_sorted_usec_list_t status_timer;
