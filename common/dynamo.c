@@ -44,6 +44,7 @@ const size_t dynamo_config_option_count =
     sizeof dynamo_config_options / sizeof dynamo_config_options[0];
 
 #define S_BATCH_MAX 25 /* BatchWriteItem's limit */
+#define S_BATCH_GET_MAX 100 /* BatchGetItem's limit */
 #define S_UNREACHABLE_MIN_MS 100 /* first fail-at-once period after a network failure */
 
 struct dynamo_t {
@@ -423,6 +424,58 @@ int dynamo_batch_write(dynamo_t *self, const char *table, json_t *puts, json_t *
         *unprocessed = failed;
     else
         json_decref(failed);
+    return rc;
+}
+
+int dynamo_batch_get(dynamo_t *self, const char *table, json_t *keys, json_t **items,
+                     dynamo_error_t *error)
+{
+    *items = json_array();
+    error->status = DYNAMO_OK;
+    backoff_t backoff;
+    backoff_init(&backoff, self->config.retry_base_ms, self->config.retry_base_ms * 64);
+    int rc = *items ? DYNAMO_OK : DYNAMO_E_OTHER;
+    for (size_t start = 0; rc == DYNAMO_OK && start < json_array_size(keys);
+         start += S_BATCH_GET_MAX) {
+        json_t *chunk = json_array();
+        for (size_t j = start; chunk && j < start + S_BATCH_GET_MAX && j < json_array_size(keys);
+             j++)
+            json_array_append(chunk, json_array_get(keys, j));
+        for (int round = 1; chunk && json_array_size(chunk) > 0; round++) {
+            json_t *request = json_pack("{s:{s:{s:O, s:b}}}", "RequestItems", table, "Keys",
+                                        chunk, "ConsistentRead", 1);
+            json_t *reply = request ? dynamo_call(self, "BatchGetItem", request, error) : NULL;
+            json_decref(request);
+            if (!reply) {
+                rc = error->status ? error->status : DYNAMO_E_OTHER;
+                break;
+            }
+            json_t *found = json_object_get(json_object_get(reply, "Responses"), table);
+            size_t i;
+            json_t *item;
+            json_array_foreach(found, i, item)
+                if (json_is_object(item))
+                    json_array_append(*items, item);
+            json_t *left = json_object_get(
+                json_object_get(json_object_get(reply, "UnprocessedKeys"), table), "Keys");
+            json_decref(chunk);
+            chunk = json_is_array(left) ? json_incref(left) : NULL;
+            json_decref(reply);
+            if (chunk && json_array_size(chunk) > 0 && round >= self->config.retry_max) {
+                s_set_error(error, DYNAMO_E_THROTTLED, 200, "UnprocessedKeys",
+                            "keys still unprocessed after the last retry");
+                rc = DYNAMO_E_THROTTLED;
+                break;
+            }
+            if (chunk && json_array_size(chunk) > 0)
+                usleep((useconds_t)backoff_next_ms(&backoff) * 1000);
+        }
+        json_decref(chunk);
+    }
+    if (rc != DYNAMO_OK) {
+        json_decref(*items);
+        *items = NULL;
+    }
     return rc;
 }
 

@@ -100,6 +100,13 @@ int dynamo_put_item(dynamo_t *self, const char *table, json_t *item, const char 
 int dynamo_batch_write(dynamo_t *self, const char *table, json_t *puts, json_t *deletes,
                        json_t **unprocessed, dynamo_error_t *error);
 
+/* Reads keys (array of key objects, borrowed) with ConsistentRead in BatchGetItem requests of
+   at most 100, asking again for UnprocessedKeys with backoff up to retry_max rounds. Returns
+   0 with *items (owned) the items that exist, in no particular order (match them by key), or
+   a negative status with *items NULL. */
+int dynamo_batch_get(dynamo_t *self, const char *table, json_t *keys, json_t **items,
+                     dynamo_error_t *error);
+
 /* Creates a table with string partition key "pk" and sort key "sk" (PAY_PER_REQUEST) unless
    it exists, waits until it is ACTIVE, and enables TTL on ttl_attribute where the store
    supports it (UnknownOperationException is taken as "not supported here" and ignored).

@@ -1,6 +1,7 @@
 /*  tenant_store.c - see tenant_store.h. */
 #include "tenant_store.h"
 
+#include <czmq.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,17 +305,11 @@ int tenant_store_put_agent(tenant_store_t *self, const tenant_agent_t *agent, dy
     return s_put(self, item, error);
 }
 
-int tenant_store_get_agent(tenant_store_t *self, const char *tenant, const char *account,
-                           tenant_agent_t *out, dynamo_error_t *error)
+/* Fills out from an agent item (borrowed). */
+static void s_agent_from_item(const char *tenant, const char *account, json_t *item,
+                              tenant_agent_t *out)
 {
     memset(out, 0, sizeof *out);
-    char pk[96], sk[160];
-    snprintf(pk, sizeof pk, "TENANT#%s", tenant);
-    snprintf(sk, sizeof sk, "AGENT#%s", account);
-    json_t *item;
-    int rc = s_get(self, pk, sk, &item, error);
-    if (rc != 0)
-        return rc;
     snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
     snprintf(out->account, sizeof out->account, "%s", account);
     s_get_s(item, "schedule", out->schedule, sizeof out->schedule);
@@ -328,6 +323,108 @@ int tenant_store_get_agent(tenant_store_t *self, const char *tenant, const char 
         snprintf(out->projects[out->project_count++], TENANT_NAME_MAX + 1, "%s",
                  json_string_value(value));
     }
+}
+
+int tenant_store_get_agent(tenant_store_t *self, const char *tenant, const char *account,
+                           tenant_agent_t *out, dynamo_error_t *error)
+{
+    memset(out, 0, sizeof *out);
+    char pk[96], sk[160];
+    snprintf(pk, sizeof pk, "TENANT#%s", tenant);
+    snprintf(sk, sizeof sk, "AGENT#%s", account);
+    json_t *item;
+    int rc = s_get(self, pk, sk, &item, error);
+    if (rc != 0)
+        return rc;
+    s_agent_from_item(tenant, account, item, out);
     json_decref(item);
     return 0;
+}
+
+/* Answers from Redis what it holds of accounts[] (MGET); the others are left in *missing
+   (indexes, owned). */
+static void s_agents_from_cache(tenant_store_t *self, const char *tenant,
+                                const char *const *accounts, size_t count,
+                                tenant_store_agent_fn *each, void *arg, zlistx_t *missing)
+{
+    redisReply *reply = NULL;
+    char **keys = self->redis ? calloc(count + 1, sizeof *keys) : NULL;
+    if (keys) {
+        keys[0] = "MGET";
+        size_t made = 1;
+        for (size_t i = 0; i < count; i++, made++)
+            if (!(keys[i + 1] = zsys_sprintf("cfg|TENANT#%s|AGENT#%s", tenant, accounts[i])))
+                break;
+        if (made == count + 1)
+            reply = redis_client_command(self->redis, (int)(count + 1), (const char **)keys,
+                                         NULL);
+        for (size_t i = 1; i < made; i++)
+            free(keys[i]);
+        free(keys);
+    }
+    bool usable = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == count;
+    for (size_t i = 0; i < count; i++) {
+        redisReply *cached = usable ? reply->element[i] : NULL;
+        json_t *value = cached && cached->type == REDIS_REPLY_STRING
+                            ? json_loadb(cached->str, cached->len, 0, NULL)
+                            : NULL;
+        if (json_is_object(value) || json_is_null(value)) {
+            tenant_agent_t agent;
+            if (json_is_object(value))
+                s_agent_from_item(tenant, accounts[i], value, &agent);
+            each(accounts[i], json_is_object(value) ? &agent : NULL, arg);
+        } else
+            zlistx_add_end(missing, (void *)(uintptr_t)(i + 1)); /* +1: never NULL */
+        json_decref(value);
+    }
+    if (reply)
+        freeReplyObject(reply);
+}
+
+int tenant_store_get_agents(tenant_store_t *self, const char *tenant,
+                            const char *const *accounts, size_t count,
+                            tenant_store_agent_fn *each, void *arg, dynamo_error_t *error)
+{
+    error->status = DYNAMO_OK;
+    zlistx_t *missing = zlistx_new();
+    json_t *keys = json_array();
+    zhashx_t *found = zhashx_new(); /* sk -> item (borrowed from items) */
+    json_t *items = NULL;
+    int rc = missing && keys && found ? DYNAMO_OK : DYNAMO_E_OTHER;
+    if (rc == DYNAMO_OK)
+        s_agents_from_cache(self, tenant, accounts, count, each, arg, missing);
+    char pk[96], sk[160];
+    snprintf(pk, sizeof pk, "TENANT#%s", tenant);
+    for (void *at = rc == DYNAMO_OK ? zlistx_first(missing) : NULL; at;
+         at = zlistx_next(missing)) {
+        snprintf(sk, sizeof sk, "AGENT#%s", accounts[(uintptr_t)at - 1]);
+        json_array_append_new(keys, json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk));
+    }
+    if (rc == DYNAMO_OK && json_array_size(keys) > 0)
+        rc = dynamo_batch_get(self->dynamo, self->table, keys, &items, error);
+    size_t i;
+    json_t *item;
+    json_array_foreach(rc == DYNAMO_OK ? items : NULL, i, item)
+    {
+        const char *item_sk =
+            json_string_value(json_object_get(json_object_get(item, "sk"), "S"));
+        if (item_sk)
+            zhashx_update(found, item_sk, item);
+    }
+    for (void *at = rc == DYNAMO_OK ? zlistx_first(missing) : NULL; at;
+         at = zlistx_next(missing)) {
+        const char *account = accounts[(uintptr_t)at - 1];
+        snprintf(sk, sizeof sk, "AGENT#%s", account);
+        json_t *agent_item = zhashx_lookup(found, sk);
+        s_cache_set(self, pk, sk, agent_item);
+        tenant_agent_t agent;
+        if (agent_item)
+            s_agent_from_item(tenant, account, agent_item, &agent);
+        each(account, agent_item ? &agent : NULL, arg);
+    }
+    zhashx_destroy(&found);
+    json_decref(items);
+    json_decref(keys);
+    zlistx_destroy(&missing);
+    return rc;
 }

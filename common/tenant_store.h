@@ -84,6 +84,19 @@ int tenant_store_put_agent(tenant_store_t *self, const tenant_agent_t *agent,
 int tenant_store_get_agent(tenant_store_t *self, const char *tenant, const char *account,
                            tenant_agent_t *out, dynamo_error_t *error);
 
+/* What tenant_store_get_agents found of one account: agent (borrowed for the call) or NULL
+   when the account has no item. */
+typedef void(tenant_store_agent_fn)(const char *account, const tenant_agent_t *agent, void *arg);
+
+/* Reads the agent items of count accounts of tenant at once: one MGET of the cache, then
+   BatchGetItem (100 a request) for what it lacked, which then joins the cache; each(account,
+   ...) is called once per account read. Returns 0, or a negative dynamo_status_t when
+   DynamoDB failed (the accounts answered from the cache were called back all the same; the
+   others were not). For evaluating a project's many agents without a round trip each. */
+int tenant_store_get_agents(tenant_store_t *self, const char *tenant,
+                            const char *const *accounts, size_t count,
+                            tenant_store_agent_fn *each, void *arg, dynamo_error_t *error);
+
 #define TENANT_STORE_SEALED_BROKEN (-100)
 
 #endif

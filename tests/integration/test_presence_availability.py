@@ -210,3 +210,28 @@ def test_availability_changes_at_a_dst_boundary_with_nobody_coming_or_going(
     event = p.event(timeout_s=lead_s + 4)
     assert event["available"] is opens
     assert abs(time.time() - (_epoch(boundary) - offset)) < 2.5
+
+
+def test_a_project_of_many_agents_reads_their_schedules_in_a_batch(presence_factory,
+                                                                   dynamo_proxy):
+    """Evaluating a project reads the configuration of its online agents whose cached copy
+    is old all at once (one MGET, then BatchGetItem, 100 a request), not with a GetItem each
+    that the presence loop would wait for in turn; what it read is what a GetItem gives (the
+    schedules decide, agents without an item count as always there)."""
+    ctl(dynamo_proxy, "init")
+    project(dynamo_proxy, "BIG", "when_online")
+    for n in range(40):
+        agent(dynamo_proxy, f"closed-{n}", "BIG", "UTC|")
+    p = presence_factory()
+    for n in range(40):
+        p.open_agent(f"c{n}", f"closed-{n}", ["BIG"])
+    time.sleep(1.5)  # every cached copy (1 s here) is old
+    before = len(dynamo_proxy.operations())
+    answer = p.ask("BIG")
+    assert answer["available"] is False and answer["agents_online"] == 40, answer
+    p.open_agent("x1", "no-item-at-all", ["BIG"])  # no schedule stored: counts as there
+    assert p.ask("BIG")["available"] is True
+    operations = dynamo_proxy.operations()[before:]
+    assert "BatchGetItem" in operations, operations
+    # at most the project's own item per evaluation, never one per agent
+    assert operations.count("GetItem") <= operations.count("BatchGetItem") + 2, operations

@@ -115,6 +115,16 @@ static s_entry_t *s_fetch(presence_evaluator_t *self, bool agent, const char *te
     return entry;
 }
 
+/* Puts a freshly read entry in the cache under key (purging it first when full). */
+static void s_cache_put(presence_evaluator_t *self, const char *key, s_entry_t *fresh,
+                        int64_t now_ms)
+{
+    fresh->fetched_ms = now_ms;
+    if (!zhashx_lookup(self->cache, key) && zhashx_size(self->cache) >= S_CACHE_MAX)
+        zhashx_purge(self->cache);
+    zhashx_update(self->cache, key, fresh);
+}
+
 /* Returns the configuration item, fresh enough or the last one known; NULL when nothing is
    known (the store is failing). The entry stays owned by the cache. */
 static const s_entry_t *s_lookup(presence_evaluator_t *self, bool agent, const char *tenant,
@@ -132,11 +142,63 @@ static const s_entry_t *s_lookup(presence_evaluator_t *self, bool agent, const c
         self->store_down_until_ms = now_ms + S_STORE_BACKOFF_MS;
         return entry;
     }
-    fresh->fetched_ms = now_ms;
-    if (!entry && zhashx_size(self->cache) >= S_CACHE_MAX)
-        zhashx_purge(self->cache);
-    zhashx_update(self->cache, key, fresh);
+    s_cache_put(self, key, fresh, now_ms);
     return fresh;
+}
+
+/* What s_refresh_agents' callback needs. */
+typedef struct {
+    presence_evaluator_t *self;
+    const char *tenant;
+    int64_t now_ms;
+} s_refresh_t;
+
+static void s_on_agent_read(const char *account, const tenant_agent_t *agent, void *arg)
+{
+    s_refresh_t *refresh = arg;
+    char key[2 * PROTO_NAME_MAX + 8];
+    snprintf(key, sizeof key, "a|%s|%s", refresh->tenant, account);
+    s_entry_t *fresh = calloc(1, sizeof *fresh);
+    if (!fresh)
+        return; /* s_lookup tries again alone */
+    fresh->known = agent != NULL;
+    if (agent)
+        fresh->schedule = s_parse(refresh->self, key, agent->schedule);
+    s_cache_put(refresh->self, key, fresh, refresh->now_ms);
+}
+
+/* Reads the configuration of the agents (a JSON array of accounts) whose cached entry is
+   missing or old in one go (tenant_store_get_agents: an MGET and a BatchGetItem per 100),
+   so that evaluating a project of many agents costs a round trip or two, not one each,
+   which the event loop would wait for in turn. */
+static void s_refresh_agents(presence_evaluator_t *self, const char *tenant, json_t *agents,
+                             int64_t now_ms)
+{
+    if (now_ms < self->store_down_until_ms)
+        return;
+    const char **stale = calloc(json_array_size(agents) + 1, sizeof *stale);
+    size_t count = 0, i;
+    json_t *account;
+    char key[2 * PROTO_NAME_MAX + 8];
+    json_array_foreach(stale ? agents : NULL, i, account)
+    {
+        const char *name = json_string_value(account);
+        if (!name)
+            continue;
+        snprintf(key, sizeof key, "a|%s|%s", tenant, name);
+        s_entry_t *entry = zhashx_lookup(self->cache, key);
+        if (!entry || now_ms - entry->fetched_ms >= self->config_ttl_ms)
+            stale[count++] = name;
+    }
+    dynamo_error_t error = {0};
+    s_refresh_t refresh = {self, tenant, now_ms};
+    if (count && tenant_store_get_agents(self->tenants, tenant, stale, count, s_on_agent_read,
+                                         &refresh, &error) != 0) {
+        plog_warn("config_read_failed", "item=\"agents of %s\" status=%s message=\"%s\"",
+                  tenant, dynamo_status_name(error.status), error.message);
+        self->store_down_until_ms = now_ms + S_STORE_BACKOFF_MS;
+    }
+    free(stale);
 }
 
 /* Lowers *next (a shifted-clock instant, 0 = none yet) to candidate when it is sooner. */
@@ -156,6 +218,7 @@ int presence_evaluator_run(presence_evaluator_t *self, const char *tenant, const
         return -1;
     time_t now = (time_t)(now_ms / 1000 + self->clock_offset_s);
     time_t next = 0;
+    s_refresh_agents(self, tenant, agents, now_ms);
     size_t i;
     json_t *account;
     json_array_foreach(agents, i, account)
