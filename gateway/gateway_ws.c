@@ -607,12 +607,12 @@ static void s_resume_finish(gateway_ws_t *self, gw_socket_t *socket, const char 
 void gw_resume_feed(gateway_ws_t *self, gw_socket_t *socket)
 {
     gw_resume_t *resume = socket->resume;
-    if (!resume || !resume->part)
-        return; /* none, or its next part is being read */
+    if (!resume || !resume->part || socket->closing)
+        return; /* none, its next part is being read, or the socket is being cut off */
     int64_t room = self->config->outbox_max / 4 > 0 ? self->config->outbox_max / 4 : 1;
     char key[PROTO_NAME_MAX + 3];
     while (resume->next < json_array_size(resume->part) && !socket->closing &&
-           (int64_t)socket->outbox.count < room) {
+           (int64_t)socket->outbox.count < room) { /* (gw_send may cut it off) */
         json_t *m = json_array_get(resume->part, resume->next++);
         json_t *frame = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?}", "type", "message",
                                   "issue", resume->issue, "comment",
@@ -632,8 +632,8 @@ void gw_resume_feed(gateway_ws_t *self, gw_socket_t *socket)
             snprintf(resume->last, sizeof resume->last, "%s", comment);
         gw_send(self, socket, frame);
     }
-    if (resume->next < json_array_size(resume->part) && !socket->closing)
-        return; /* the rest when the socket has taken these (gw_writable) */
+    if (resume->next < json_array_size(resume->part) || socket->closing)
+        return; /* the rest when the socket has taken these (gw_writable), or never */
     json_decref(resume->part);
     resume->part = NULL;
     /* more: the next part, after the last comment queued (only forward: a part that did not
