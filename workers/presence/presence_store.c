@@ -402,6 +402,17 @@ static json_t *s_socket_item(const redisReply *hash, int64_t row_ttl_s)
     return item;
 }
 
+/* One dirty entry as presence_store_rows reads it. */
+typedef struct {
+    char buf[4 * (PROTO_NAME_MAX + 1) + 16]; /* the entry, split in place into parts */
+    char *parts[5];
+    int part_count;
+    bool socket;                              /* sock|t|s (else agent|t|p|a) */
+    char zset[3 * (PROTO_NAME_MAX + 1) + 16]; /* agents: online|t|p */
+    const char *argv[3];
+    int argc;
+} s_row_read_t;
+
 int presence_store_rows(presence_store_t *self, json_t *entries, int64_t row_ttl_s, json_t **puts,
                         json_t **deletes, json_t **order)
 {
@@ -410,57 +421,85 @@ int presence_store_rows(presence_store_t *self, json_t *entries, int64_t row_ttl
     *deletes = json_array();
     *order = json_array();
     json_t *delete_order = json_array();
-    int rc = 0;
-    for (size_t i = 0; i < count && rc == 0; i++) {
+    /* Every entry's read (HGETALL of a socket, ZSCORE of an agent) goes in one pipeline: a
+       round trip each made a flush of N entries wait N round trips. */
+    s_row_read_t *reads = calloc(count ? count : 1, sizeof *reads);
+    int *argcs = calloc(count ? count : 1, sizeof *argcs);
+    const char *const **argvs = calloc(count ? count : 1, sizeof *argvs);
+    redisReply **replies = calloc(count ? count : 1, sizeof *replies);
+    size_t *entry_of = calloc(count ? count : 1, sizeof *entry_of); /* pipeline -> entry */
+    int rc = reads && argcs && argvs && replies && entry_of ? 0 : -1;
+    int commands = 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
         const char *entry = json_string_value(json_array_get(entries, i));
-        char buf[4 * (PROTO_NAME_MAX + 1) + 16];
-        char *parts[5];
-        snprintf(buf, sizeof buf, "%s", entry ? entry : "");
-        int n = s_split(buf, parts, 5);
-        if (n == 3 && strcmp(parts[0], "sock") == 0) {
-            const char *argv[] = {"HGETALL", entry};
-            redisReply *hash = redis_client_command(self->redis, 2, argv, NULL);
-            if (!hash || hash->type != REDIS_REPLY_ARRAY) {
+        s_row_read_t *r = &reads[i];
+        snprintf(r->buf, sizeof r->buf, "%s", entry ? entry : "");
+        r->part_count = s_split(r->buf, r->parts, 5);
+        if (r->part_count == 3 && strcmp(r->parts[0], "sock") == 0) {
+            r->socket = true;
+            r->argv[0] = "HGETALL";
+            r->argv[1] = entry;
+            r->argc = 2;
+        } else if (r->part_count == 4 && strcmp(r->parts[0], "agent") == 0) {
+            snprintf(r->zset, sizeof r->zset, "online|%s|%s", r->parts[1], r->parts[2]);
+            r->argv[0] = "ZSCORE";
+            r->argv[1] = r->zset;
+            r->argv[2] = r->parts[3];
+            r->argc = 3;
+        } else
+            continue; /* anything else in the dirty set is not ours to write: dropped */
+        argcs[commands] = r->argc;
+        argvs[commands] = r->argv;
+        entry_of[commands++] = i;
+    }
+    if (rc == 0 && commands > 0)
+        rc = redis_client_pipeline(self->redis, commands, argcs, argvs, NULL, replies);
+    for (int c = 0; rc == 0 && c < commands; c++) {
+        size_t i = entry_of[c];
+        s_row_read_t *r = &reads[i];
+        const char *entry = json_string_value(json_array_get(entries, i));
+        redisReply *reply = replies[c];
+        if (r->socket) {
+            if (!reply || reply->type != REDIS_REPLY_ARRAY) {
                 rc = -1;
-            } else {
-                json_t *item = s_socket_item(hash, row_ttl_s);
-                if (item) {
-                    json_array_append_new(*puts, item);
-                    json_array_append_new(*order, json_string(entry));
-                }
-                /* a hash that is gone (expired long after closing) has nothing to write */
+                break;
             }
-            if (hash)
-                freeReplyObject(hash);
-        } else if (n == 4 && strcmp(parts[0], "agent") == 0) {
-            char zset[3 * (PROTO_NAME_MAX + 1) + 16];
-            snprintf(zset, sizeof zset, "online|%s|%s", parts[1], parts[2]);
-            const char *argv[] = {"ZSCORE", zset, parts[3]};
-            redisReply *score = redis_client_command(self->redis, 3, argv, NULL);
-            char pk[160], sk[96];
-            snprintf(pk, sizeof pk, "ONLINE#%s#%s", parts[1], parts[2]);
-            snprintf(sk, sizeof sk, "AGENT#%s", parts[3]);
-            if (!score || (score->type != REDIS_REPLY_STRING && score->type != REDIS_REPLY_NIL)) {
-                rc = -1;
-            } else if (score->type == REDIS_REPLY_NIL) {
-                json_array_append_new(
-                    *deletes, json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk));
-                json_array_append_new(delete_order, json_string(entry));
-            } else {
-                long long last_seen = atoll(score->str);
-                char seen[24], expires[24];
-                snprintf(seen, sizeof seen, "%lld", last_seen);
-                snprintf(expires, sizeof expires, "%lld", last_seen / 1000 + (long long)row_ttl_s);
-                json_array_append_new(*puts, json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "pk",
-                                                       "S", pk, "sk", "S", sk, "last_seen_ms", "N",
-                                                       seen, "expires_at", "N", expires));
+            json_t *item = s_socket_item(reply, row_ttl_s);
+            if (item) {
+                json_array_append_new(*puts, item);
                 json_array_append_new(*order, json_string(entry));
             }
-            if (score)
-                freeReplyObject(score);
+            /* a hash that is gone (expired long after closing) has nothing to write */
+            continue;
         }
-        /* anything else in the dirty set is not ours to write: dropped */
+        char pk[160], sk[96];
+        snprintf(pk, sizeof pk, "ONLINE#%s#%s", r->parts[1], r->parts[2]);
+        snprintf(sk, sizeof sk, "AGENT#%s", r->parts[3]);
+        if (!reply || (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)) {
+            rc = -1;
+        } else if (reply->type == REDIS_REPLY_NIL) {
+            json_array_append_new(*deletes,
+                                  json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk));
+            json_array_append_new(delete_order, json_string(entry));
+        } else {
+            long long last_seen = atoll(reply->str);
+            char seen[24], expires[24];
+            snprintf(seen, sizeof seen, "%lld", last_seen);
+            snprintf(expires, sizeof expires, "%lld", last_seen / 1000 + (long long)row_ttl_s);
+            json_array_append_new(*puts, json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "pk",
+                                                   "S", pk, "sk", "S", sk, "last_seen_ms", "N",
+                                                   seen, "expires_at", "N", expires));
+            json_array_append_new(*order, json_string(entry));
+        }
     }
+    for (int c = 0; replies && c < commands; c++)
+        if (replies[c])
+            freeReplyObject(replies[c]);
+    free(reads);
+    free(argcs);
+    free(argvs);
+    free(replies);
+    free(entry_of);
     json_array_extend(*order, delete_order);
     json_decref(delete_order);
     if (rc != 0) {
