@@ -271,6 +271,14 @@ static int64_t s_now_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+/* True when waiting delay_ms more and trying again keeps an operation begun at started_ms
+   within the time limit: callers wait for it on their event loop, and an endpoint that does
+   not answer (or keeps answering "later") would hold them retry_max times over. */
+static bool s_time_left(const dynamo_t *self, int64_t started_ms, int64_t delay_ms)
+{
+    return s_now_ms() - started_ms + delay_ms < self->config.timeout_ms;
+}
+
 /* True (error set) while calls fail at once after a network failure. */
 static bool s_unreachable(dynamo_t *self, dynamo_error_t *error)
 {
@@ -302,10 +310,7 @@ json_t *dynamo_call(dynamo_t *self, const char *operation, json_t *request,
         if (reply || !s_retryable(error->status) || attempt == self->config.retry_max)
             break;
         int64_t delay = backoff_next_ms(&backoff);
-        /* a call takes about one attempt's time limit in all, retries included: callers
-           wait for it on their event loop, and an endpoint that does not answer would hold
-           them retry_max times over */
-        if (s_now_ms() - started_ms + delay >= self->config.timeout_ms)
+        if (!s_time_left(self, started_ms, delay)) /* about one time limit in all */
             break;
         plog_warn("dynamo_retry", "operation=%s status=%s http=%ld type=%s attempt=%d delay_ms=%ld",
                   operation, dynamo_status_name(error->status), error->http_status, error->type,
@@ -435,6 +440,7 @@ int dynamo_batch_get(dynamo_t *self, const char *table, json_t *keys, json_t **i
     backoff_t backoff;
     backoff_init(&backoff, self->config.retry_base_ms, self->config.retry_base_ms * 64);
     int rc = *items ? DYNAMO_OK : DYNAMO_E_OTHER;
+    int64_t started_ms = s_now_ms();
     for (size_t start = 0; rc == DYNAMO_OK && start < json_array_size(keys);
          start += S_BATCH_GET_MAX) {
         json_t *chunk = json_array();
@@ -461,14 +467,16 @@ int dynamo_batch_get(dynamo_t *self, const char *table, json_t *keys, json_t **i
             json_decref(chunk);
             chunk = json_is_array(left) ? json_incref(left) : NULL;
             json_decref(reply);
-            if (chunk && json_array_size(chunk) > 0 && round >= self->config.retry_max) {
+            if (!chunk || json_array_size(chunk) == 0)
+                break;
+            int64_t delay = backoff_next_ms(&backoff);
+            if (round >= self->config.retry_max || !s_time_left(self, started_ms, delay)) {
                 s_set_error(error, DYNAMO_E_THROTTLED, 200, "UnprocessedKeys",
                             "keys still unprocessed after the last retry");
                 rc = DYNAMO_E_THROTTLED;
                 break;
             }
-            if (chunk && json_array_size(chunk) > 0)
-                usleep((useconds_t)backoff_next_ms(&backoff) * 1000);
+            usleep((useconds_t)delay * 1000);
         }
         json_decref(chunk);
     }

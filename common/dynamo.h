@@ -101,7 +101,8 @@ int dynamo_batch_write(dynamo_t *self, const char *table, json_t *puts, json_t *
                        json_t **unprocessed, dynamo_error_t *error);
 
 /* Reads keys (array of key objects, borrowed) with ConsistentRead in BatchGetItem requests of
-   at most 100, asking again for UnprocessedKeys with backoff up to retry_max rounds. Returns
+   at most 100, asking again for UnprocessedKeys with backoff up to retry_max rounds while
+   timeout_ms since the first request lasts (callers wait on their event loop). Returns
    0 with *items (owned) the items that exist, in no particular order (match them by key), or
    a negative status with *items NULL. */
 int dynamo_batch_get(dynamo_t *self, const char *table, json_t *keys, json_t **items,

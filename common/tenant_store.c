@@ -1,7 +1,6 @@
 /*  tenant_store.c - see tenant_store.h. */
 #include "tenant_store.h"
 
-#include <czmq.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,20 +130,73 @@ static int64_t s_get_n(json_t *item, const char *name)
     return value ? atoll(value) : 0;
 }
 
+#define S_CACHE_KEY_MAX 300
+
+/* The cache's key of pk/sk, cfg|pk|sk, in out (S_CACHE_KEY_MAX bytes). */
+static void s_cache_key(char *out, const char *pk, const char *sk)
+{
+    snprintf(out, S_CACHE_KEY_MAX, "cfg|%s|%s", pk, sk);
+}
+
+/* What a cached value says: 0 with *item set (NULL: known absent), or -1 when reply is no
+   usable value (a miss). */
+static int s_cached_item(const redisReply *reply, json_t **item)
+{
+    if (!reply || reply->type != REDIS_REPLY_STRING)
+        return -1;
+    json_t *value = json_loadb(reply->str, reply->len, 0, NULL);
+    int rc = json_is_object(value) || json_is_null(value) ? 0 : -1;
+    if (rc == 0)
+        *item = json_is_object(value) ? json_incref(value) : NULL;
+    json_decref(value);
+    return rc;
+}
+
+/* Stores items[i] (or "absent" when NULL) in the cache under cfg|pk|sks[i], count of them in
+   one pipeline. */
+static void s_cache_set_many(tenant_store_t *self, const char *pk, const char *const *sks,
+                             json_t *const *items, size_t count)
+{
+    if (!self->redis || count == 0)
+        return;
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)self->cache_ttl_s);
+    char (*keys)[S_CACHE_KEY_MAX] = calloc(count, sizeof *keys);
+    char **texts = calloc(count, sizeof *texts);
+    const char *(*argvs)[5] = calloc(count, sizeof *argvs);
+    const char *const **argv_of = calloc(count, sizeof *argv_of);
+    int *argcs = calloc(count, sizeof *argcs);
+    redisReply **replies = calloc(count, sizeof *replies);
+    if (keys && texts && argvs && argv_of && argcs && replies) {
+        for (size_t i = 0; i < count; i++) {
+            s_cache_key(keys[i], pk, sks[i]);
+            texts[i] = items[i] ? json_dumps(items[i], JSON_COMPACT) : NULL;
+            argvs[i][0] = "SET";
+            argvs[i][1] = keys[i];
+            argvs[i][2] = texts[i] ? texts[i] : "null";
+            argvs[i][3] = "EX";
+            argvs[i][4] = ttl;
+            argv_of[i] = argvs[i];
+            argcs[i] = 5;
+        }
+        if (redis_client_pipeline(self->redis, (int)count, argcs, argv_of, NULL, replies) == 0)
+            for (size_t i = 0; i < count; i++)
+                freeReplyObject(replies[i]);
+        for (size_t i = 0; i < count; i++)
+            free(texts[i]);
+    }
+    free(keys);
+    free(texts);
+    free(argvs);
+    free(argv_of);
+    free(argcs);
+    free(replies);
+}
+
 /* Stores item (or "absent" when item is NULL) in the cache under cfg|pk|sk. */
 static void s_cache_set(tenant_store_t *self, const char *pk, const char *sk, json_t *item)
 {
-    if (!self->redis)
-        return;
-    char key[300], ttl[24];
-    snprintf(key, sizeof key, "cfg|%s|%s", pk, sk);
-    snprintf(ttl, sizeof ttl, "%lld", (long long)self->cache_ttl_s);
-    char *text = item ? json_dumps(item, JSON_COMPACT) : NULL;
-    const char *argv[] = {"SET", key, text ? text : "null", "EX", ttl};
-    redisReply *reply = redis_client_command(self->redis, 5, argv, NULL);
-    if (reply)
-        freeReplyObject(reply);
-    free(text);
+    s_cache_set_many(self, pk, &sk, &item, 1);
 }
 
 /* Looks pk/sk up in the cache: 0 with *item set (NULL: known absent), or -1 on a miss. */
@@ -152,19 +204,11 @@ static int s_cache_get(tenant_store_t *self, const char *pk, const char *sk, jso
 {
     if (!self->redis)
         return -1;
-    char key[300];
-    snprintf(key, sizeof key, "cfg|%s|%s", pk, sk);
+    char key[S_CACHE_KEY_MAX];
+    s_cache_key(key, pk, sk);
     const char *argv[] = {"GET", key};
     redisReply *reply = redis_client_command(self->redis, 2, argv, NULL);
-    int rc = -1;
-    if (reply && reply->type == REDIS_REPLY_STRING) {
-        json_t *value = json_loadb(reply->str, reply->len, 0, NULL);
-        if (json_is_object(value) || json_is_null(value)) {
-            *item = json_is_object(value) ? json_incref(value) : NULL;
-            rc = 0;
-        }
-        json_decref(value);
-    }
+    int rc = s_cached_item(reply, item);
     if (reply)
         freeReplyObject(reply);
     return rc;
@@ -341,44 +385,29 @@ int tenant_store_get_agent(tenant_store_t *self, const char *tenant, const char 
     return 0;
 }
 
-/* Answers from Redis what it holds of accounts[] (MGET); the others are left in *missing
-   (indexes, owned). */
-static void s_agents_from_cache(tenant_store_t *self, const char *tenant,
-                                const char *const *accounts, size_t count,
-                                tenant_store_agent_fn *each, void *arg, zlistx_t *missing)
+/* Looks up in the cache (one MGET) the items at pk/sks[i]: items[i] is set and found[i]
+   true for each one the cache holds (NULL: known absent); the others are misses. */
+static void s_cache_get_many(tenant_store_t *self, const char *pk, const char *const *sks,
+                             size_t count, json_t **items, bool *found)
 {
+    char (*keys)[S_CACHE_KEY_MAX] = self->redis ? calloc(count, sizeof *keys) : NULL;
+    const char **argv = keys ? calloc(count + 1, sizeof *argv) : NULL;
     redisReply *reply = NULL;
-    char **keys = self->redis ? calloc(count + 1, sizeof *keys) : NULL;
-    if (keys) {
-        keys[0] = "MGET";
-        size_t made = 1;
-        for (size_t i = 0; i < count; i++, made++)
-            if (!(keys[i + 1] = zsys_sprintf("cfg|TENANT#%s|AGENT#%s", tenant, accounts[i])))
-                break;
-        if (made == count + 1)
-            reply = redis_client_command(self->redis, (int)(count + 1), (const char **)keys,
-                                         NULL);
-        for (size_t i = 1; i < made; i++)
-            free(keys[i]);
-        free(keys);
+    if (argv) {
+        argv[0] = "MGET";
+        for (size_t i = 0; i < count; i++) {
+            s_cache_key(keys[i], pk, sks[i]);
+            argv[i + 1] = keys[i];
+        }
+        reply = redis_client_command(self->redis, (int)(count + 1), argv, NULL);
     }
     bool usable = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == count;
-    for (size_t i = 0; i < count; i++) {
-        redisReply *cached = usable ? reply->element[i] : NULL;
-        json_t *value = cached && cached->type == REDIS_REPLY_STRING
-                            ? json_loadb(cached->str, cached->len, 0, NULL)
-                            : NULL;
-        if (json_is_object(value) || json_is_null(value)) {
-            tenant_agent_t agent;
-            if (json_is_object(value))
-                s_agent_from_item(tenant, accounts[i], value, &agent);
-            each(accounts[i], json_is_object(value) ? &agent : NULL, arg);
-        } else
-            zlistx_add_end(missing, (void *)(uintptr_t)(i + 1)); /* +1: never NULL */
-        json_decref(value);
-    }
+    for (size_t i = 0; i < count; i++)
+        found[i] = usable && s_cached_item(reply->element[i], &items[i]) == 0;
     if (reply)
         freeReplyObject(reply);
+    free(argv);
+    free(keys);
 }
 
 int tenant_store_get_agents(tenant_store_t *self, const char *tenant,
@@ -386,45 +415,68 @@ int tenant_store_get_agents(tenant_store_t *self, const char *tenant,
                             tenant_store_agent_fn *each, void *arg, dynamo_error_t *error)
 {
     error->status = DYNAMO_OK;
-    zlistx_t *missing = zlistx_new();
-    json_t *keys = json_array();
-    zhashx_t *found = zhashx_new(); /* sk -> item (borrowed from items) */
-    json_t *items = NULL;
-    int rc = missing && keys && found ? DYNAMO_OK : DYNAMO_E_OTHER;
-    if (rc == DYNAMO_OK)
-        s_agents_from_cache(self, tenant, accounts, count, each, arg, missing);
-    char pk[96], sk[160];
+    char pk[96];
     snprintf(pk, sizeof pk, "TENANT#%s", tenant);
-    for (void *at = rc == DYNAMO_OK ? zlistx_first(missing) : NULL; at;
-         at = zlistx_next(missing)) {
-        snprintf(sk, sizeof sk, "AGENT#%s", accounts[(uintptr_t)at - 1]);
-        json_array_append_new(keys, json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk", "S", sk));
+    char (*sk_text)[160] = calloc(count ? count : 1, sizeof *sk_text);
+    const char **sks = calloc(count ? count : 1, sizeof *sks);
+    json_t **items = calloc(count ? count : 1, sizeof *items);
+    bool *cached = calloc(count ? count : 1, sizeof *cached);
+    json_t *keys = json_array();   /* the misses, for DynamoDB */
+    json_t *by_sk = json_object(); /* sk -> item DynamoDB returned */
+    json_t *read = NULL;
+    int rc = sk_text && sks && items && cached && keys && by_sk ? DYNAMO_OK : DYNAMO_E_OTHER;
+    for (size_t i = 0; rc == DYNAMO_OK && i < count; i++) {
+        snprintf(sk_text[i], sizeof sk_text[i], "AGENT#%s", accounts[i]);
+        sks[i] = sk_text[i];
     }
+    if (rc == DYNAMO_OK)
+        s_cache_get_many(self, pk, sks, count, items, cached);
+    for (size_t i = 0; rc == DYNAMO_OK && i < count; i++)
+        if (!cached[i])
+            json_array_append_new(keys, json_pack("{s:{s:s}, s:{s:s}}", "pk", "S", pk, "sk",
+                                                  "S", sks[i]));
     if (rc == DYNAMO_OK && json_array_size(keys) > 0)
-        rc = dynamo_batch_get(self->dynamo, self->table, keys, &items, error);
-    size_t i;
+        rc = dynamo_batch_get(self->dynamo, self->table, keys, &read, error);
+    size_t n;
     json_t *item;
-    json_array_foreach(rc == DYNAMO_OK ? items : NULL, i, item)
+    json_array_foreach(rc == DYNAMO_OK ? read : NULL, n, item)
     {
-        const char *item_sk =
-            json_string_value(json_object_get(json_object_get(item, "sk"), "S"));
-        if (item_sk)
-            zhashx_update(found, item_sk, item);
+        const char *sk = json_string_value(json_object_get(json_object_get(item, "sk"), "S"));
+        if (sk)
+            json_object_set(by_sk, sk, item);
     }
-    for (void *at = rc == DYNAMO_OK ? zlistx_first(missing) : NULL; at;
-         at = zlistx_next(missing)) {
-        const char *account = accounts[(uintptr_t)at - 1];
-        snprintf(sk, sizeof sk, "AGENT#%s", account);
-        json_t *agent_item = zhashx_lookup(found, sk);
-        s_cache_set(self, pk, sk, agent_item);
+    /* the misses DynamoDB answered join the cache (absent ones as "absent"), in one pipeline */
+    const char **fresh_sks = NULL;
+    json_t **fresh_items = NULL;
+    size_t fresh = 0;
+    if (rc == DYNAMO_OK && json_array_size(keys) > 0 &&
+        (fresh_sks = calloc(count, sizeof *fresh_sks)) &&
+        (fresh_items = calloc(count, sizeof *fresh_items)))
+        for (size_t i = 0; i < count; i++)
+            if (!cached[i]) {
+                fresh_sks[fresh] = sks[i];
+                fresh_items[fresh++] = json_object_get(by_sk, sks[i]);
+            }
+    s_cache_set_many(self, pk, fresh_sks, fresh_items, fresh);
+    for (size_t i = 0; items && cached && i < count; i++) {
+        if (!cached[i] && rc != DYNAMO_OK)
+            continue; /* neither the cache nor DynamoDB has an answer */
+        json_t *agent_item = cached[i] ? items[i] : json_object_get(by_sk, sks[i]);
         tenant_agent_t agent;
         if (agent_item)
-            s_agent_from_item(tenant, account, agent_item, &agent);
-        each(account, agent_item ? &agent : NULL, arg);
+            s_agent_from_item(tenant, accounts[i], agent_item, &agent);
+        each(accounts[i], agent_item ? &agent : NULL, arg);
     }
-    zhashx_destroy(&found);
-    json_decref(items);
+    for (size_t i = 0; items && i < count; i++)
+        json_decref(items[i]);
+    free(fresh_sks);
+    free(fresh_items);
+    free(sk_text);
+    free(sks);
+    free(items);
+    free(cached);
     json_decref(keys);
-    zlistx_destroy(&missing);
+    json_decref(by_sk);
+    json_decref(read);
     return rc;
 }

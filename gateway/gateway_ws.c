@@ -607,8 +607,8 @@ static void s_resume_finish(gateway_ws_t *self, gw_socket_t *socket, const char 
 void gw_resume_feed(gateway_ws_t *self, gw_socket_t *socket)
 {
     gw_resume_t *resume = socket->resume;
-    if (!resume || !resume->part || socket->closing)
-        return; /* none, its next part is being read, or the socket is being cut off */
+    if (!resume || !resume->part || socket->closing || socket->going_away)
+        return; /* none, its next part is being read, or the socket is on its way out */
     int64_t room = self->config->outbox_max / 4 > 0 ? self->config->outbox_max / 4 : 1;
     char key[PROTO_NAME_MAX + 3];
     while (resume->next < json_array_size(resume->part) && !socket->closing &&

@@ -141,7 +141,8 @@ void gw_forget_dirty(gateway_ws_t *self, gw_socket_t *socket);
 
 /* gateway_ws.c: queues the resume's next transcript messages while the socket's queue holds
    less than a quarter of PARLEY_GATEWAY_OUTBOX_MAX frames; once a part is all queued, asks
-   for the next one or ends the resume. The writer calls it as the queue drains. */
+   for the next one or ends the resume. The writer calls it as the queue drains (for any
+   socket: it does nothing without a resume part to feed). */
 void gw_resume_feed(gateway_ws_t *self, gw_socket_t *socket);
 
 /* Queues frame (a JSON object, taken) for socket. */

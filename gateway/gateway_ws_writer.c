@@ -213,8 +213,7 @@ int gw_writable(gateway_ws_t *self, struct lws *wsi, gw_socket_t *socket)
         return -1;
     if (s_write(self, wsi, socket) != 0)
         return -1;
-    if (socket->resume && socket->resume->part)
-        gw_resume_feed(self, socket); /* the next transcript messages, now there is room */
+    gw_resume_feed(self, socket); /* a resume's next transcript messages, now there is room */
     if (socket->outbox.count || socket->going_away)
         lws_callback_on_writable(wsi); /* more, or the close frame after the last one */
     return 0;
@@ -237,8 +236,7 @@ void gateway_ws_flush(gateway_ws_t *self)
         }
         if (socket->outbox.count == 0)
             socket->waiting = false; /* what it held back has left: the next waits afresh */
-        if (socket->resume && socket->resume->part && !socket->going_away)
-            gw_resume_feed(self, socket); /* what it queues makes the socket dirty again */
+        gw_resume_feed(self, socket); /* what it queues makes the socket dirty again */
         if (socket->outbox.count || socket->going_away)
             lws_callback_on_writable(socket->wsi);
     }
